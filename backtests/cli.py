@@ -1,0 +1,227 @@
+"""The ``lstm-bt`` command line.
+
+Commands stay thin: they parse options, call the library and print. Every error caused by the
+user's input (:class:`~models.errors.InputError`) is printed as one line on stderr with exit
+code 2 — never a traceback. Heavy libraries (TensorFlow, ccxt) are imported only by the
+commands that need them, so ``lstm-bt --help`` and ``lstm-bt data info`` start fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from models.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="lstm-bt",
+    help="Walk-forward LSTM backtests of BTC on Backtrader, with honest baselines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect candle files.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an :class:`InputError` into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+) -> None:
+    level = (
+        logging.ERROR
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+
+
+def _fmt_time(ts: pd.Timestamp) -> str:
+    if ts.hour == ts.minute == ts.second == 0:
+        return ts.strftime("%Y-%m-%d")
+    return ts.strftime("%Y-%m-%d %H:%M")
+
+
+def _summary_table(title: str, frame: pd.DataFrame, extra: dict[str, str] | None = None) -> Table:
+    from backtests.data.validate import describe_ohlcv
+
+    report = describe_ohlcv(frame)
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in (extra or {}).items():
+        table.add_row(key, value)
+    table.add_row("range", f"{_fmt_time(report.start)} → {_fmt_time(report.end)}")
+    table.add_row("bars", f"{report.bars:,}")
+    table.add_row("timeframe", report.timeframe)
+    gaps = report.gaps
+    table.add_row(
+        "gaps",
+        "none"
+        if not gaps.gaps
+        else f"{gaps.gaps} ({gaps.missing_bars} bars missing; largest {gaps.largest} "
+        f"ending {_fmt_time(gaps.largest_at)})",
+    )
+    last = frame.iloc[-1]
+    table.add_row("last close", f"{last.close:,.2f}")
+    return table
+
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+    from models._io import atomic_write
+
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        atomic_write(path, lambda tmp: frame.to_parquet(tmp))
+    elif suffix in {".csv", ".csv.gz"} or path.suffix.lower() == ".csv":
+        compression = "gzip" if suffix.endswith(".gz") else None
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, compression=compression))
+    else:
+        raise InputError(f"--out {path}: unsupported extension; use .csv, .csv.gz or .parquet")
+
+
+@app.command()
+@user_errors
+def fetch(
+    exchange: Annotated[str, typer.Option(help="ccxt exchange id.")] = "binance",
+    symbol: Annotated[str, typer.Option(help="Market symbol.")] = "BTC/USDT",
+    timeframe: Annotated[str, typer.Option(help="Candle timeframe (1m … 1d, 1w).")] = "1d",
+    since: Annotated[str | None, typer.Option(help="First date (UTC), e.g. 2017-08-17.")] = None,
+    until: Annotated[str | None, typer.Option(help="End date (UTC, exclusive).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Candle cache folder.")] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Also write the candles to .csv/.csv.gz/.parquet.")
+    ] = None,
+) -> None:
+    """Download candles through ccxt into the on-disk cache (only new candles on a rerun)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from backtests.data.exchange import fetch_ohlcv
+    from backtests.data.validate import timeframe_delta
+
+    step = timeframe_delta(timeframe)
+    now = pd.Timestamp.now(tz="UTC")
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} candles"),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(f"{exchange} {symbol} {timeframe}", total=None, last="")
+
+        def on_page(count: int, last: pd.Timestamp) -> None:
+            remaining = max(0, int((now - last) / step) - 1)
+            progress.update(task, completed=count, total=count + remaining, last=_fmt_time(last))
+
+        frame = fetch_ohlcv(
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            since=since,
+            until=until,
+            cache_dir=cache_dir,
+            progress=on_page,
+        )
+    extra = {"exchange": exchange, "symbol": symbol}
+    if out_path is not None:
+        _write_frame(frame, out_path)
+        extra["written to"] = str(out_path)
+    out.print(_summary_table("fetched candles", frame, extra))
+
+
+@data_app.command("info")
+@user_errors
+def data_info(
+    path: Annotated[
+        Path | None, typer.Argument(help="A candle file (CSV, CSV.gz, parquet).")
+    ] = None,
+    sample: Annotated[
+        str | None, typer.Option(help="Describe the embedded sample instead: 1d or 1h.")
+    ] = None,
+) -> None:
+    """Range, bars, timeframe, gaps and validation problems of a candle file."""
+    from backtests.data.files import load_ohlcv
+    from backtests.data.sample import SAMPLES, sample_path
+
+    if (path is None) == (sample is None):
+        raise InputError("give either a PATH or --sample 1d|1h")
+    if sample is not None:
+        frame = load_ohlcv(sample_path(sample))
+        info = SAMPLES[sample]
+        extra = {"source": f"embedded sample ({info.exchange} {info.symbol})"}
+    else:
+        frame = load_ohlcv(path)  # type: ignore[arg-type]
+        extra = {"file": str(path)}
+    out.print(_summary_table("candles", frame, extra))
+    out.print("validation: ok")
+
+
+@app.command()
+@user_errors
+def backtest(
+    data: Annotated[Path | None, typer.Option(help="A candle file instead of the sample.")] = None,
+) -> None:
+    """Run the walk-forward LSTM backtest (default: the embedded BTC sample, offline)."""
+    from backtests.data.files import load_ohlcv
+    from backtests.data.sample import sample as load_sample
+
+    frame = load_ohlcv(data) if data is not None else load_sample("1d")
+    source = str(data) if data is not None else "embedded sample (Coinbase BTC/USD 1d)"
+    out.print(_summary_table("data", frame, {"source": source}))
+    err.print(
+        "note: the walk-forward LSTM backtest and its reports are not built yet; "
+        "this command currently loads and validates the data only."
+    )
+
+
+def main() -> None:
+    """Entry point of the ``lstm-bt`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

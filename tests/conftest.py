@@ -1,0 +1,63 @@
+"""Shared fixtures: the real BTC data beside the repo, and small synthetic candle frames."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+BTC_1D = SHARED_DATA / "btc_usdt_1d_binance.csv"
+BTC_2H = SHARED_DATA / "btc_usdt_2h_binance.csv"
+
+
+def make_candles(
+    n: int = 300,
+    *,
+    seed: int = 0,
+    freq: str = "1D",
+    start: str = "2020-01-01",
+    price: float = 10_000.0,
+) -> pd.DataFrame:
+    """A valid synthetic candle frame (geometric random walk) with ``n`` bars."""
+    rng = np.random.default_rng(seed)
+    rets = rng.normal(0.0005, 0.02, n)
+    close = price * np.exp(np.cumsum(rets))
+    open_ = np.concatenate([[price], close[:-1]])
+    spread = np.abs(rng.normal(0, 0.01, n)) * close
+    high = np.maximum(open_, close) + spread
+    low = np.minimum(open_, close) - spread
+    volume = rng.lognormal(7, 0.5, n)
+    index = pd.date_range(start, periods=n, freq=freq, tz="UTC", name="timestamp")
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )
+
+
+@pytest.fixture
+def candles() -> pd.DataFrame:
+    """300 synthetic daily candles."""
+    return make_candles()
+
+
+@pytest.fixture(scope="session")
+def btc_1d_path() -> Path:
+    """Path of the real Binance BTC/USDT daily candles in ../shared/data (skips when absent)."""
+    if not BTC_1D.exists():
+        pytest.skip(f"real BTC data not found at {BTC_1D} (only present beside the dev repo)")
+    return BTC_1D
+
+
+@pytest.fixture(scope="session")
+def btc_1d_raw(btc_1d_path: Path) -> pd.DataFrame:
+    """The real daily candles as a candle frame, read with plain pandas (no project loader)."""
+    df = pd.read_csv(btc_1d_path)
+    df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("timestamp"), utc=True), name="timestamp")
+    return df.astype("float64")

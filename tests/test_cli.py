@@ -1,0 +1,76 @@
+"""The lstm-bt command line: real console script, one-line errors, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from backtests.cli import app
+
+runner = CliRunner()
+
+
+def _lstm_bt(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("lstm-bt")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "backtests.cli"]
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=120, check=False)  # fmt: skip
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("fetch", "backtest", "data"):
+        assert command in result.output
+
+
+def test_data_info_on_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "2021-01-01,10,12,9,11,5\n2021-01-02,11,13,10,12,6\n2021-01-04,12,14,11,13,7\n"
+    )
+    result = runner.invoke(app, ["data", "info", str(path)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "2021-01-01 → 2021-01-04" in result.output
+    assert "1 (1 bars missing; largest 2 days" in result.output
+    assert "validation: ok" in result.output
+
+
+def test_data_info_on_the_sample() -> None:
+    result = runner.invoke(app, ["data", "info", "--sample", "1d"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "2014-12-01 → 2019-10-17" in result.output
+    assert "1,770" in result.output
+
+
+def test_console_script_bad_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n2021-01-01,10,9,9,11,5\n")
+    proc = _lstm_bt("data", "info", str(path))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {path}: 1 row(s) whose high/low do not contain")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["data", "info", "/no/such/file.csv"], "error: /no/such/file.csv: no such file"),
+        (["data", "info", "--sample", "3m"], "error: no embedded sample for timeframe '3m'"),
+        (["data", "info"], "error: give either a PATH or --sample 1d|1h"),
+    ],
+)
+def test_user_errors_exit_2_without_traceback(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
