@@ -1,0 +1,168 @@
+"""The base every strategy of the package derives from: costs, fractional sizing, records.
+
+* Costs are strategy parameters (``fee`` per side, ``slippage``), applied to the broker in
+  :meth:`RecordingStrategy.start`, so every strategy of a comparison pays the same.
+* Orders are decided at the close of bar *t* and are market orders, which Backtrader fills at
+  the open of bar *t + 1* (cheat-on-close stays off: :meth:`start` refuses a broker with it on).
+* Sizes are fractional (``order_target_fraction``): BTC at 60,000 with 10,000 cash buys 0.16 BTC,
+  where ``order_target_percent`` would round down to 0.
+* Equity, position, fills and closed trades are recorded every bar; :meth:`record` returns them
+  as a :class:`~strategies.record.StrategyRecord`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import backtrader as bt
+import pandas as pd
+
+from strategies.feeds import bar_time
+from strategies.record import FILL_COLUMNS, TRADE_COLUMNS, StrategyRecord
+
+logger = logging.getLogger(__name__)
+
+#: Binance spot taker fee per side and a conservative slippage for BTC/USDT market orders.
+DEFAULT_FEE = 0.001
+DEFAULT_SLIPPAGE = 0.0005
+
+
+class RecordingStrategy(bt.Strategy):
+    """Base strategy: applies costs, sizes fractionally, records what happens.
+
+    Subclasses implement :meth:`decide` (called on every bar once the minimum period of all
+    indicators is met) instead of ``next``.
+    """
+
+    params = (
+        ("fee", DEFAULT_FEE),  # commission per side, fraction of traded value (0.001 = 0.1%)
+        ("slippage", DEFAULT_SLIPPAGE),  # adverse price move per fill, fraction (0.0005 = 0.05%)
+        ("stake", 0.99),  # fraction of equity put in a full position (room for costs)
+        ("min_order_value", 1.0),  # smaller rebalancing orders (in cash) are not sent
+        ("label", None),  # display name in records and reports (default: the class name)
+    )
+
+    def __init__(self) -> None:
+        self._rec_equity: list[tuple[pd.Timestamp, float, float]] = []
+        self._rec_fills: list[tuple] = []
+        self._rec_trades: list[tuple] = []
+        self._rec_trade_size: dict[int, float] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        if getattr(self.broker.p, "coc", False) or getattr(self.broker.p, "coo", False):
+            raise ValueError(
+                "cheat-on-close/open is on: orders must fill on the next bar; "
+                "create the broker without coc/coo"
+            )
+        self.broker.setcommission(commission=self.p.fee)
+        self.broker.set_slippage_perc(
+            self.p.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False
+        )
+
+    def prenext(self) -> None:
+        self._record_bar()
+
+    def next(self) -> None:
+        self._record_bar()
+        self.decide()
+
+    def decide(self) -> None:
+        """Trading logic at the close of the current bar; override in subclasses."""
+
+    # --- sizing ----------------------------------------------------------------------------
+    def order_target_fraction(self, fraction: float) -> bt.Order | None:
+        """Move the position to ``fraction`` × ``stake`` of equity (negative = short).
+
+        The size is computed at this bar's close and is fractional; the market order fills at
+        the next bar's open (with slippage and fees), so the realised fraction differs a little.
+        """
+        price = float(self.data.close[0])
+        if not math.isfinite(price) or price <= 0:
+            return None
+        value = float(self.broker.getvalue())
+        target = fraction * self.p.stake * value / price
+        delta = target - float(self.position.size)
+        if abs(delta) * price < self.p.min_order_value:
+            return None
+        if target == 0.0:
+            return self.close()
+        return self.buy(size=delta) if delta > 0 else self.sell(size=-delta)
+
+    # --- notifications ---------------------------------------------------------------------
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status == order.Completed:
+            ex = order.executed
+            self._rec_fills.append(
+                (
+                    pd.Timestamp(bt.num2date(ex.dt)).tz_localize("UTC"),
+                    "buy" if order.isbuy() else "sell",
+                    abs(float(ex.size)),
+                    float(ex.price),
+                    abs(float(ex.size)) * float(ex.price),
+                    float(ex.comm),
+                )
+            )
+        elif order.status in (order.Margin, order.Rejected):
+            logger.warning(
+                "%s: order %s at %s was %s (not enough cash?)",
+                self._label(),
+                "buy" if order.isbuy() else "sell",
+                bar_time(self.data).isoformat(),
+                order.getstatusname(),
+            )
+
+    def notify_trade(self, trade: bt.Trade) -> None:
+        key = trade.ref
+        size = abs(float(trade.size))
+        self._rec_trade_size[key] = max(self._rec_trade_size.get(key, 0.0), size)
+        if trade.justopened:
+            self._rec_trade_size[key] = size
+        if trade.isclosed:
+            biggest = self._rec_trade_size.pop(key, 0.0)
+            exit_price = _exit_price(trade, biggest)
+            self._rec_trades.append(
+                (
+                    pd.Timestamp(bt.num2date(trade.dtopen)).tz_localize("UTC"),
+                    pd.Timestamp(bt.num2date(trade.dtclose)).tz_localize("UTC"),
+                    "long" if trade.long else "short",
+                    biggest,
+                    float(trade.price),
+                    exit_price,
+                    float(trade.pnl),
+                    float(trade.pnlcomm),
+                    float(trade.commission),
+                    int(trade.barlen),
+                )
+            )
+
+    # --- results ---------------------------------------------------------------------------
+    def _record_bar(self) -> None:
+        self._rec_equity.append(
+            (bar_time(self.data), float(self.broker.getvalue()), float(self.position.size))
+        )
+
+    def _label(self) -> str:
+        return self.p.label or type(self).__name__
+
+    def record(self) -> StrategyRecord:
+        """Everything recorded so far, as a :class:`StrategyRecord`."""
+        index = pd.DatetimeIndex([t for t, _, _ in self._rec_equity], name="timestamp")
+        name = self._label()
+        equity = pd.Series([v for _, v, _ in self._rec_equity], index=index, name=name)
+        position = pd.Series([p for _, _, p in self._rec_equity], index=index, name=name)
+        trades = pd.DataFrame(self._rec_trades, columns=list(TRADE_COLUMNS))
+        fills = pd.DataFrame(self._rec_fills, columns=list(FILL_COLUMNS))
+        return StrategyRecord(name, equity, trades, fills, position)
+
+
+def _exit_price(trade: bt.Trade, size: float) -> float:
+    """Average exit price implied by a closed trade's gross PnL and average entry price.
+
+    Exact for a trade opened and closed in one fill each; an average where it was resized.
+    """
+    if size == 0.0:
+        return float("nan")
+    sign = 1.0 if trade.long else -1.0
+    return float(trade.price) + sign * float(trade.pnl) / size

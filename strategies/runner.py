@@ -1,0 +1,47 @@
+"""Run one strategy over a candle frame in its own Cerebro and get its record."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import backtrader as bt
+import pandas as pd
+
+from strategies.base import RecordingStrategy
+from strategies.feeds import candles_feed
+from strategies.record import StrategyRecord
+
+logger = logging.getLogger(__name__)
+
+
+def make_cerebro(
+    candles: pd.DataFrame, *, cash: float = 10_000.0, runonce: bool = True, preload: bool = True
+) -> bt.Cerebro:
+    """A Cerebro over one candle feed: no cheat-on-close/open, no default observers."""
+    cerebro = bt.Cerebro(stdstats=False, runonce=runonce, preload=preload)
+    cerebro.broker.setcash(cash)
+    cerebro.broker.set_coc(False)
+    cerebro.broker.set_coo(False)
+    cerebro.adddata(candles_feed(candles))
+    return cerebro
+
+
+def run_strategy(
+    candles: pd.DataFrame,
+    strategy: type[RecordingStrategy],
+    *,
+    cash: float = 10_000.0,
+    runonce: bool = True,
+    preload: bool = True,
+    **params: Any,
+) -> StrategyRecord:
+    """Backtest ``strategy`` (a :class:`RecordingStrategy` subclass) with ``params`` on
+    ``candles`` and return its :class:`StrategyRecord`.
+
+    Each call has its own broker, so strategies never share cash or positions.
+    """
+    cerebro = make_cerebro(candles, cash=cash, runonce=runonce, preload=preload)
+    cerebro.addstrategy(strategy, **params)
+    (strat,) = cerebro.run()
+    return strat.record()

@@ -1,0 +1,208 @@
+"""Strategies on real Backtrader: next-bar fills, fractional sizes, costs, warm-up, no look-ahead."""
+
+from __future__ import annotations
+
+import math
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+import pytest
+
+from strategies.base import DEFAULT_FEE, DEFAULT_SLIPPAGE
+from strategies.baselines import BuyAndHold, SMACross
+from strategies.forecast import ForecastStrategy, PersistenceSignal
+from strategies.indicators import LastReturn, SeriesForecast
+from strategies.runner import make_cerebro, run_strategy
+from tests.conftest import make_candles
+
+
+def _flat_candles(n: int, price: float = 60_000.0) -> pd.DataFrame:
+    """Candles whose open is ``price`` and whose range leaves room for slippage."""
+    c = make_candles(n, seed=3, price=price)
+    c["open"] = price
+    c["close"] = price * (1 + 0.001 * np.sin(np.arange(n)))
+    c["high"] = np.maximum(c["open"], c["close"]) * 1.01
+    c["low"] = np.minimum(c["open"], c["close"]) * 0.99
+    return c
+
+
+def test_fractional_btc_trade_with_fees_and_slippage() -> None:
+    candles = _flat_candles(10)
+    rec = run_strategy(candles, BuyAndHold, cash=10_000.0)
+    assert len(rec.fills) == 1
+    fill = rec.fills.iloc[0]
+    # decided at the close of bar 0, filled at the open of bar 1 with slippage against us
+    assert fill["time"] == candles.index[1]
+    assert fill["price"] == pytest.approx(60_000.0 * (1 + DEFAULT_SLIPPAGE))
+    expected_size = 0.99 * 10_000.0 / candles["close"].iloc[0]
+    assert fill["size"] == pytest.approx(expected_size)
+    assert 0 < fill["size"] < 1  # fractional: order_target_percent would have bought 0
+    assert fill["commission"] == pytest.approx(DEFAULT_FEE * fill["size"] * fill["price"])
+    assert rec.fees_paid == pytest.approx(fill["commission"])
+    # equity at the last close = cash left + position marked at the close
+    cash = 10_000.0 - fill["value"] - fill["commission"]
+    assert rec.equity.iloc[-1] == pytest.approx(cash + fill["size"] * candles["close"].iloc[-1])
+    assert rec.position.iloc[0] == 0.0 and rec.position.iloc[-1] == pytest.approx(fill["size"])
+
+
+def test_costs_are_parameters() -> None:
+    candles = _flat_candles(10)
+    rec = run_strategy(candles, BuyAndHold, fee=0.0, slippage=0.0)
+    assert rec.fills.iloc[0]["price"] == 60_000.0
+    assert rec.fees_paid == 0.0
+
+
+def test_orders_fill_on_the_next_open() -> None:
+    candles = make_candles(120, seed=5)
+    forecasts = pd.Series(np.where(np.arange(120) % 10 < 5, 0.02, -0.02), index=candles.index)
+    rec = run_strategy(candles, ForecastStrategy, forecasts=forecasts, slippage=0.0)
+    assert len(rec.fills) > 10
+    for _, fill in rec.fills.iterrows():
+        pos = candles.index.get_loc(fill["time"])
+        assert fill["price"] == pytest.approx(candles["open"].iloc[pos])
+        decided = pos - 1  # the forecast that triggered it is the previous bar's
+        want_long = forecasts.iloc[decided] > 0
+        assert (fill["side"] == "buy") == want_long
+
+
+def test_no_order_before_warm_up_ends() -> None:
+    candles = make_candles(200, seed=1)
+    rec = run_strategy(candles, SMACross, fast=10, slow=50)
+    assert len(rec.fills) > 0
+    assert rec.fills["time"].min() >= candles.index[50]  # slow SMA defined at bar 49
+    forecasts = pd.Series(0.05, index=candles.index)
+    forecasts.iloc[:30] = np.nan
+    rec = run_strategy(candles, ForecastStrategy, forecasts=forecasts)
+    assert rec.fills["time"].min() == candles.index[31]  # first forecast at 30, filled at 31
+    assert len(rec.equity) == len(candles)  # equity is recorded during warm-up too
+
+
+def test_cost_aware_entry_threshold() -> None:
+    candles = make_candles(60, seed=2)
+    small = pd.Series(0.002, index=candles.index)  # below 2 × (0.1% + 0.05%) = 0.3%
+    assert run_strategy(candles, ForecastStrategy, forecasts=small).fills.empty
+    assert not run_strategy(candles, ForecastStrategy, forecasts=small * 2).fills.empty
+    assert not run_strategy(candles, ForecastStrategy, forecasts=small, entry=0.001).fills.empty
+
+
+def test_short_side_and_exit() -> None:
+    candles = make_candles(60, seed=4)
+    f = pd.Series(-0.01, index=candles.index)
+    assert run_strategy(candles, ForecastStrategy, forecasts=f).fills.empty  # long-only default
+    rec = run_strategy(candles, ForecastStrategy, forecasts=f, allow_short=True)
+    assert rec.fills.iloc[0]["side"] == "sell" and rec.position.iloc[-1] < 0
+    f.iloc[40:] = 0.01
+    rec = run_strategy(candles, ForecastStrategy, forecasts=f, allow_short=True)
+    assert rec.trades.iloc[0]["side"] == "short"
+    assert rec.trades.iloc[0]["exit_time"] == candles.index[41]
+    assert rec.position.iloc[-1] > 0  # flipped long
+
+
+def test_stop_loss_fires_at_the_stop_price() -> None:
+    candles = _flat_candles(20)
+    candles.loc[candles.index[8], ["low"]] = 60_000.0 * 0.8  # a 20% wick on bar 8
+    f = pd.Series(0.05, index=candles.index)
+    rec = run_strategy(candles, ForecastStrategy, forecasts=f, stop_loss=0.1, slippage=0.0)
+    entry = rec.fills.iloc[0]
+    stop_fill = rec.fills.iloc[1]
+    assert stop_fill["time"] == candles.index[8]
+    assert stop_fill["side"] == "sell"
+    assert stop_fill["price"] == pytest.approx(entry["price"] * 0.9)
+
+
+def test_vol_targeting_scales_the_position() -> None:
+    candles = make_candles(100, seed=6)  # ~2% daily vol ≈ 38% annualised
+    f = pd.Series(0.05, index=candles.index)
+    full = run_strategy(candles, ForecastStrategy, forecasts=f)
+    half = run_strategy(candles, ForecastStrategy, forecasts=f, vol_target=0.19, vol_window=30)
+    # no estimate before 30 returns exist: first decision at bar 30, filled at bar 31
+    assert half.fills.iloc[0]["time"] == candles.index[31]
+    log_ret = np.diff(np.log(candles["close"].iloc[:31].to_numpy()))
+    expected = 0.19 / (np.std(log_ret, ddof=1) * math.sqrt(365))
+    assert 0.2 < expected < 1.0
+    equity = half.equity.iloc[30]
+    size = expected * 0.99 * equity / candles["close"].iloc[30]
+    assert half.fills.iloc[0]["size"] == pytest.approx(size)
+    assert half.fills.iloc[0]["size"] < full.fills.iloc[0]["size"]
+
+
+def test_cheat_on_close_is_refused() -> None:
+    cerebro = make_cerebro(make_candles(30))
+    cerebro.broker.set_coc(True)
+    cerebro.addstrategy(BuyAndHold)
+    with pytest.raises(ValueError, match="cheat-on-close"):
+        cerebro.run()
+
+
+@pytest.mark.parametrize("strategy", [SMACross, PersistenceSignal, BuyAndHold])
+def test_truncation_invariance_at_strategy_level(strategy: type) -> None:
+    """Altering every bar after T changes no order, fill or equity value up to T."""
+    candles = make_candles(300, seed=7)
+    t_cut = 200
+    altered = candles.copy()
+    noise = make_candles(300, seed=99, price=3_000.0)
+    altered.iloc[t_cut + 1 :] = noise.iloc[t_cut + 1 :].to_numpy()
+    a = run_strategy(candles, strategy)
+    b = run_strategy(altered, strategy)
+    cutoff = candles.index[t_cut]
+    pd.testing.assert_series_equal(a.equity[:cutoff], b.equity[:cutoff])
+    pd.testing.assert_series_equal(a.position[:cutoff], b.position[:cutoff])
+    fa = a.fills[a.fills["time"] <= cutoff].reset_index(drop=True)
+    fb = b.fills[b.fills["time"] <= cutoff].reset_index(drop=True)
+    pd.testing.assert_frame_equal(fa, fb)
+    assert not a.equity.equals(b.equity) or strategy is BuyAndHold
+
+
+def _indicator_values(candles, indicator, runonce: bool, preload: bool, **kw) -> np.ndarray:
+    class Probe(bt.Strategy):
+        def __init__(self) -> None:
+            self.ind = indicator(self.data, **kw)
+            self.values: list[float] = []
+
+        def prenext(self) -> None:
+            self.values.append(float("nan"))
+
+        def next(self) -> None:
+            self.values.append(float(self.ind.forecast[0]))
+
+    cerebro = make_cerebro(candles, runonce=runonce, preload=preload)
+    cerebro.addstrategy(Probe)
+    (strat,) = cerebro.run()
+    return np.asarray(strat.values)
+
+
+@pytest.mark.parametrize("indicator", [LastReturn, SeriesForecast])
+def test_indicators_identical_under_runonce_and_preload(indicator) -> None:
+    candles = make_candles(80, seed=8)
+    kw = {}
+    if indicator is SeriesForecast:
+        series = pd.Series(np.random.default_rng(0).normal(0, 0.01, 80), index=candles.index)
+        kw = {"series": series.iloc[5:]}
+    runs = [
+        _indicator_values(candles, indicator, runonce, preload, **kw)
+        for runonce, preload in [(True, True), (False, True), (False, False)]
+    ]
+    for other in runs[1:]:
+        np.testing.assert_array_equal(runs[0], other)
+    expected = (
+        np.log(candles["close"]).diff().to_numpy()
+        if indicator is LastReturn
+        else kw["series"].reindex(candles.index).to_numpy()
+    )
+    np.testing.assert_allclose(runs[0], expected, rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_strategies_record_what_reports_need() -> None:
+    candles = make_candles(250, seed=9)
+    rec = run_strategy(candles, SMACross, fast=5, slow=20, label="SMA cross")
+    assert rec.name == "SMA cross"
+    assert rec.equity.index.equals(candles.index)
+    assert rec.returns.iloc[0] == 0.0
+    np.testing.assert_allclose(rec.returns.iloc[1:], rec.equity.pct_change().iloc[1:])
+    closed = rec.trades
+    assert len(closed) >= 3
+    assert (closed["exit_time"] > closed["entry_time"]).all()
+    assert rec.fees_paid == pytest.approx(rec.fills["commission"].sum())
+    np.testing.assert_allclose(closed["pnl_net"], closed["pnl"] - closed["commission"])
+    assert 0 < rec.exposure < 1
