@@ -9,11 +9,12 @@ commands that need them, so ``lstm-bt --help`` and ``lstm-bt data info`` start f
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import pandas as pd
 import typer
@@ -120,6 +121,23 @@ def _write_frame(frame: pd.DataFrame, path: Path) -> None:
         raise InputError(f"--out {path}: unsupported extension; use .csv, .csv.gz or .parquet")
 
 
+def _read_exchange_config(path: Path | None) -> dict[str, Any] | None:
+    """ccxt constructor options from a JSON file (its content is never printed or logged)."""
+    if path is None:
+        return None
+    try:
+        options = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--exchange-config {path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"--exchange-config {path}: not valid JSON (line {getattr(exc, 'lineno', '?')})"
+        ) from None
+    if not isinstance(options, dict):
+        raise InputError(f"--exchange-config {path}: must hold a JSON object of ccxt options")
+    return options
+
+
 @app.command()
 @user_errors
 def fetch(
@@ -131,6 +149,10 @@ def fetch(
     cache_dir: Annotated[Path | None, typer.Option(help="Candle cache folder.")] = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Also write the candles to .csv/.csv.gz/.parquet.")
+    ] = None,
+    exchange_config: Annotated[
+        Path | None,
+        typer.Option(help="JSON file of ccxt exchange options (API keys, URLs); never logged."),
     ] = None,
 ) -> None:
     """Download candles through ccxt into the on-disk cache (only new candles on a rerun)."""
@@ -164,6 +186,7 @@ def fetch(
             since=since,
             until=until,
             cache_dir=cache_dir,
+            exchange_options=_read_exchange_config(exchange_config),
             progress=on_page,
         )
     extra = {"exchange": exchange, "symbol": symbol}

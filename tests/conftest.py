@@ -61,3 +61,11 @@ def btc_1d_raw(btc_1d_path: Path) -> pd.DataFrame:
     df = pd.read_csv(btc_1d_path)
     df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("timestamp"), utc=True), name="timestamp")
     return df.astype("float64")
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach the network: any socket to a non-loopback host fails loudly."""
+    from tests.fake_binance import guard_loopback
+
+    guard_loopback(monkeypatch)

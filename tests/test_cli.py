@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -74,3 +76,43 @@ def test_user_errors_exit_2_without_traceback(args: list[str], expected: str) ->
     assert result.exit_code == 2
     assert expected in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_fetch_through_ccxt_from_the_loopback_exchange(tmp_path: Path) -> None:
+    import ccxt
+
+    from tests.fake_binance import FakeBinance
+
+    with FakeBinance() as fake:
+        urls = dict.fromkeys(ccxt.binance().urls["api"], fake.base_url)
+        config = tmp_path / "exchange.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "urls": {"api": urls},
+                    "options": {"fetchMarkets": {"types": ["spot"]}},
+                    "apiKey": "SECRET-KEY-123",
+                    "rateLimit": 1,
+                }
+            )
+        )
+        out_file = tmp_path / "btc.parquet"
+        args = ["fetch", "--since", "2024-01-01", "--cache-dir", str(tmp_path / "cache"),
+                "--exchange-config", str(config), "--out", str(out_file)]  # fmt: skip
+        result = runner.invoke(app, args, env={"COLUMNS": "160"})
+        assert result.exit_code == 0, result.output
+        assert "fetched candles" in result.output and "2024-01-01 →" in result.output
+        assert "SECRET-KEY-123" not in result.output
+        written = pd.read_parquet(out_file)
+        assert written.index[0] == pd.Timestamp("2024-01-01", tz="UTC")
+        assert len(written) == len(fake.served_candles().loc["2024-01-01":])
+        for f in (tmp_path / "cache").rglob("*"):
+            assert not f.is_file() or b"SECRET-KEY-123" not in f.read_bytes()
+
+
+def test_fetch_bad_exchange_config(tmp_path: Path) -> None:
+    config = tmp_path / "x.json"
+    config.write_text("{not json")
+    result = runner.invoke(app, ["fetch", "--exchange-config", str(config)])
+    assert result.exit_code == 2
+    assert f"error: --exchange-config {config}: not valid JSON" in result.output
