@@ -1,0 +1,212 @@
+"""The run configuration of ``lstm-bt backtest``: frozen dataclasses, read from TOML.
+
+Every field has a default (see ``configs/example.toml``, which lists them all); a TOML file
+overrides some, CLI flags override the file. An unknown or ill-typed field is a one-line
+:class:`~models.errors.InputError` naming it (``[walkforward] retrain_every``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from models.config import ForecasterConfig
+from models.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the candles come from: the embedded sample, a file, or an exchange via ccxt."""
+
+    source: str = "sample"  # "sample", "file" or "exchange"
+    path: str | None = None  # candle file, for source = "file"
+    sample: str = "1d"  # embedded sample timeframe, for source = "sample"
+    exchange: str = "binance"  # ccxt exchange id, for source = "exchange"
+    symbol: str = "BTC/USDT"
+    timeframe: str = "1d"
+    since: str | None = None  # first date (UTC) to download / use
+    until: str | None = None  # end date (UTC, exclusive)
+
+    def __post_init__(self) -> None:
+        if self.source not in ("sample", "file", "exchange"):
+            raise InputError(
+                f"[data] source is {self.source!r}: use 'sample', 'file' or 'exchange'"
+            )
+        if self.source == "file" and not self.path:
+            raise InputError("[data] path is missing: source = 'file' needs a candle file path")
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """Walk-forward schedule (see :class:`models.walkforward.WalkForward`)."""
+
+    train_bars: int = 730  # first forecast bar; rolling training window length
+    retrain_every: int = 30  # bars between refits
+    expanding: bool = False  # train on all history instead of the last train_bars
+    gap: int | None = None  # purge; None = the forecast horizon
+    warm_start: bool = True  # start each fold from the previous fold's weights
+    warm_start_epochs: int = 5  # epochs of a warm-started fold
+
+    def __post_init__(self) -> None:
+        for name in ("train_bars", "retrain_every", "warm_start_epochs"):
+            if getattr(self, name) < 1:
+                raise InputError(f"[walkforward] {name} is {getattr(self, name)}: use >= 1")
+        if self.gap is not None and self.gap < 0:
+            raise InputError(f"[walkforward] gap is {self.gap}: use >= 0 or leave it out")
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """Trading rules and costs shared by the LSTM strategy and the baselines."""
+
+    cash: float = 10_000.0  # starting cash (quote currency)
+    fee: float = 0.001  # commission per side (Binance spot taker 0.1%)
+    slippage: float = 0.0005  # adverse price move per fill (0.05%)
+    stake: float = 0.99  # fraction of equity in a full position
+    entry: float | None = None  # forecast needed to go long; None = round-trip cost
+    exit: float = 0.0  # back to flat below this forecast
+    allow_short: bool = False  # trade the short side too
+    vol_target: float | None = None  # annualised volatility target; None = off
+    vol_window: int = 30  # bars of realised volatility
+    stop_loss: float | None = None  # stop distance from entry, fraction; None = off
+    sma_fast: int = 20  # SMA-cross baseline, fast window
+    sma_slow: int = 50  # SMA-cross baseline, slow window
+
+    def __post_init__(self) -> None:
+        if self.cash <= 0:
+            raise InputError(f"[strategy] cash is {self.cash}: use a positive amount")
+        for name in ("fee", "slippage"):
+            if not 0 <= getattr(self, name) < 0.1:
+                raise InputError(f"[strategy] {name} is {getattr(self, name)}: use 0 <= x < 0.1")
+        if not 0 < self.stake <= 1:
+            raise InputError(f"[strategy] stake is {self.stake}: use 0 < stake <= 1")
+        if self.sma_fast >= self.sma_slow:
+            raise InputError(
+                f"[strategy] sma_fast ({self.sma_fast}) must be below sma_slow ({self.sma_slow})"
+            )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``lstm-bt backtest`` run depends on."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ForecasterConfig = field(default_factory=ForecasterConfig)
+    walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable dict (for manifests and the report page)."""
+        return {
+            "data": dataclasses.asdict(self.data),
+            "model": self.model.to_dict(),
+            "walkforward": dataclasses.asdict(self.walkforward),
+            "strategy": dataclasses.asdict(self.strategy),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> RunConfig:
+        """Build from nested sections, checking every name and type."""
+        sections = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(sections))
+        if unknown:
+            raise InputError(
+                f"{source}: unknown section [{unknown[0]}]; known: {', '.join(sections)}"
+            )
+        built: dict[str, Any] = {}
+        for name, fld in sections.items():
+            section = data.get(name, {})
+            if not isinstance(section, dict):
+                raise InputError(f"{source}: [{name}] must be a table of fields")
+            built[name] = _build_section(_section_type(fld), section, name, source)
+        return cls(**built)
+
+    def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+        """A copy with ``{section: {field: value}}`` changed (CLI flags), validated."""
+        merged = self.to_dict()
+        for section, values in overrides.items():
+            merged[section].update({k: v for k, v in values.items() if v is not None})
+        return RunConfig.from_dict(merged, source="command line")
+
+
+def _section_type(fld: dataclasses.Field[Any]) -> type:
+    factory = fld.default_factory  # type: ignore[misc]
+    return factory if isinstance(factory, type) else type(factory())
+
+
+def _build_section(kind: type, values: dict[str, Any], section: str, source: str) -> Any:
+    hints = typing.get_type_hints(kind)
+    known = {f.name for f in fields(kind)}
+    for key, value in values.items():
+        if key not in known:
+            raise InputError(
+                f"{source}: unknown field [{section}] {key}; known: {', '.join(sorted(known))}"
+            )
+        values = {**values, key: _coerce(value, hints[key], f"[{section}] {key}", source)}
+    try:
+        return kind(**values)
+    except InputError as exc:
+        msg = str(exc)
+        raise InputError(
+            f"{source}: {msg}" if msg.startswith("[") else f"{source}: [{section}] {msg}"
+        ) from None
+
+
+def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
+    """Check a TOML value against a field's type hint (ints are accepted for floats)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        origin = typing.get_origin(option)
+        if origin is tuple and isinstance(value, list | tuple):
+            (item, *_) = typing.get_args(option)
+            if all(isinstance(v, item) and not isinstance(v, bool) for v in value):
+                return tuple(value)
+        elif option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        elif (
+            option is int
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            or option in (str, bool)
+            and isinstance(value, option)
+        ):
+            return value
+    expected = " or ".join(_type_name(o) for o in options)
+    raise InputError(f"{source}: {name} is {value!r}: expected {expected}")
+
+
+def _type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "nothing (leave it out)"
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return f"a list of {typing.get_args(hint)[0].__name__}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
+        hint, str(hint)
+    )
+
+
+def load_config(path: str | Path | None = None) -> RunConfig:
+    """Read a TOML run configuration (``None``: all defaults)."""
+    if path is None:
+        return RunConfig()
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: config file not found")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{p}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not a UTF-8 text file") from None
+    return RunConfig.from_dict(data, source=str(p))
