@@ -9,6 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
     """Write a file atomically: ``writer`` fills a temporary file beside ``path``, which is
     fsync'ed and renamed over ``path`` only once complete.
@@ -28,6 +37,7 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         writer(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -1,0 +1,55 @@
+"""Reports of a backtest run: statistics tables, figures, the quantstats tearsheet and the run's
+own self-contained HTML page.
+
+* :mod:`backtests.report.stats` — :class:`StrategyRecord`, :func:`strategy_table`,
+  :func:`sharpe_significance` (PSR, DSR, MinTRL via :mod:`models.metrics`).
+* :mod:`backtests.report.plots` — PNG figures (equity, drawdowns, forecast diagnostics, folds).
+* :mod:`backtests.report.tearsheet` — :func:`write_tearsheet`, quantstats offline.
+* :mod:`backtests.report.page` — :class:`ReportInputs`, :func:`summary_dict`,
+  :func:`render_index`, :func:`write_report`, :func:`rebuild_index`.
+
+quantstats is imported only inside :func:`write_tearsheet`, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from backtests.report.page import (
+    ReportInputs,
+    load_summary,
+    rebuild_index,
+    render_index,
+    summary_dict,
+    write_index,
+    write_report,
+    write_summary,
+)
+from backtests.report.plots import PLOT_TITLES, standard_plots
+from backtests.report.stats import (
+    SharpeSignificance,
+    StrategyRecord,
+    StrategyRecordLike,
+    sharpe_significance,
+    strategy_table,
+    trial_sharpe_variance,
+)
+from backtests.report.tearsheet import write_tearsheet
+
+__all__ = [
+    "PLOT_TITLES",
+    "ReportInputs",
+    "SharpeSignificance",
+    "StrategyRecord",
+    "StrategyRecordLike",
+    "load_summary",
+    "rebuild_index",
+    "render_index",
+    "sharpe_significance",
+    "standard_plots",
+    "strategy_table",
+    "summary_dict",
+    "trial_sharpe_variance",
+    "write_index",
+    "write_report",
+    "write_summary",
+    "write_tearsheet",
+]

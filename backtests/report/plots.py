@@ -1,0 +1,271 @@
+"""Report figures as PNG bytes (matplotlib Agg, no pyplot, deterministic output).
+
+Every function builds its own :class:`~matplotlib.figure.Figure` on an Agg canvas (no global
+pyplot state, nothing shown), under a fixed set of rcParams (so a quantstats run earlier in the
+process, which restyles matplotlib, cannot change our figures), and saves a PNG without the
+``Software`` metadata. The same input gives byte-identical PNGs.
+
+:func:`standard_plots` builds the report's set; :data:`PLOT_TITLES` holds their captions.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+from backtests.report.stats import StrategyRecordLike
+
+__all__ = [
+    "PLOT_TITLES",
+    "drawdowns_png",
+    "equity_curves_png",
+    "fold_rmse_png",
+    "forecast_vs_realised_png",
+    "rolling_direction_png",
+    "standard_plots",
+]
+
+#: Caption of each standard figure, keyed like :func:`standard_plots`' output.
+PLOT_TITLES: dict[str, str] = {
+    "equity": "Equity curves (growth of 1)",
+    "equity_log": "Equity curves, log scale",
+    "drawdowns": "Drawdowns",
+    "forecast": "Forecast vs realised return",
+    "direction": "Rolling directional accuracy vs always-up rate",
+    "folds": "RMSE per walk-forward fold vs persistence",
+}
+
+_DPI = 100
+_RC: dict[str, Any] = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": _DPI,
+    "savefig.dpi": _DPI,
+    "axes.prop_cycle": matplotlib.cycler(
+        color=["#1f77b4", "#7f7f7f", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#8c564b"]
+    ),
+    "path.simplify": True,
+}
+
+Equities = Mapping[str, pd.Series] | Sequence[StrategyRecordLike]
+
+
+def _equities(data: Equities) -> dict[str, pd.Series]:
+    if isinstance(data, Mapping):
+        return {str(k): v for k, v in data.items()}
+    return {r.name: r.equity for r in data}
+
+
+def _render(draw: Any, figsize: tuple[float, float], **kwargs: Any) -> bytes:
+    """Run ``draw(fig, **kwargs)`` on a fresh figure under :data:`_RC`; return PNG bytes."""
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(_RC)
+        fig = Figure(figsize=figsize, dpi=_DPI)
+        FigureCanvasAgg(fig)
+        draw(fig, **kwargs)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _aligned(forecast: pd.Series, realised: pd.Series) -> pd.DataFrame:
+    df = pd.concat({"forecast": forecast, "realised": realised}, axis=1, join="inner").dropna()
+    if df.empty:
+        raise ValueError("forecast and realised share no non-NaN bars")
+    return df
+
+
+def _log_axis(ax: Any, series: Sequence[pd.Series]) -> None:
+    """Log y axis with plain-number labels dense enough for a narrow range."""
+    values = np.concatenate([s.to_numpy(dtype="float64") for s in series])
+    values = values[np.isfinite(values) & (values > 0)]
+    span = values.max() / values.min() if len(values) else 10.0
+    ax.set_yscale("log")
+    if span > 10:  # decades (and 2, 5 within them below two decades)
+        subs = (1.0,) if span > 100 else (1.0, 2.0, 5.0)
+        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
+    else:  # less than a decade: evenly spaced round numbers
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def equity_curves_png(
+    equities: Equities, *, log_scale: bool = False, figsize: tuple[float, float] = (9, 4.5)
+) -> bytes:
+    """Equity curves of all strategies, each divided by its first value (growth of 1)."""
+    curves = _equities(equities)
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        for name, eq in curves.items():
+            ax.plot(eq.index, eq / eq.iloc[0], label=name, lw=1.2)
+        if log_scale:
+            _log_axis(ax, [eq / eq.iloc[0] for eq in curves.values()])
+        ax.axhline(1.0, color="black", lw=0.6, alpha=0.5)
+        ax.set_ylabel("growth of 1" + (" (log)" if log_scale else ""))
+        ax.set_title(PLOT_TITLES["equity_log" if log_scale else "equity"])
+        ax.legend(loc="upper left", frameon=False)
+
+    return _render(draw, figsize)
+
+
+def drawdowns_png(equities: Equities, *, figsize: tuple[float, float] = (9, 3.5)) -> bytes:
+    """Drawdown ``E / running max - 1`` of every strategy, in percent."""
+    curves = _equities(equities)
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        for name, eq in curves.items():
+            dd = (eq / eq.cummax() - 1.0) * 100.0
+            ax.plot(dd.index, dd, label=name, lw=1.0)
+        ax.set_ylabel("drawdown (%)")
+        ax.set_title(PLOT_TITLES["drawdowns"])
+        ax.legend(loc="lower left", frameon=False)
+
+    return _render(draw, figsize)
+
+
+def forecast_vs_realised_png(
+    forecast: pd.Series,
+    realised: pd.Series,
+    *,
+    model_name: str = "LSTM",
+    figsize: tuple[float, float] = (10, 4),
+) -> bytes:
+    """Left: forecast and realised return over time; right: scatter of realised on forecast with
+    the zero lines (the quadrants are hits and misses of direction)."""
+    df = _aligned(forecast, realised)
+
+    def draw(fig: Figure) -> None:
+        ax_t, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+        ax_t.plot(df.index, df["realised"] * 100, lw=0.6, color="#7f7f7f", label="realised")
+        ax_t.plot(df.index, df["forecast"] * 100, lw=1.0, color="#1f77b4", label=model_name)
+        ax_t.axhline(0.0, color="black", lw=0.6)
+        ax_t.set_ylabel("return (%)")
+        ax_t.set_title(PLOT_TITLES["forecast"])
+        ax_t.legend(loc="upper left", frameon=False)
+        ax_s.scatter(df["forecast"] * 100, df["realised"] * 100, s=6, alpha=0.5, lw=0)
+        ax_s.axhline(0.0, color="black", lw=0.6)
+        ax_s.axvline(0.0, color="black", lw=0.6)
+        ax_s.set_xlabel(f"{model_name} forecast (%)")
+        ax_s.set_ylabel("realised (%)")
+        ax_s.set_title(f"n = {len(df)}")
+
+    return _render(draw, figsize)
+
+
+def rolling_direction_png(
+    forecast: pd.Series,
+    realised: pd.Series,
+    *,
+    window: int = 60,
+    model_name: str = "LSTM",
+    figsize: tuple[float, float] = (9, 3.5),
+) -> bytes:
+    """Rolling share of bars where ``sign(forecast) == sign(realised)`` (the definition of
+    :func:`models.metrics.directional_accuracy`) beside the rolling always-up rate (share of
+    realised returns > 0) of the same window, and the 50% line."""
+    if window < 2:
+        raise ValueError(f"window must be >= 2, got {window}")
+    df = _aligned(forecast, realised)
+    hit = pd.Series(
+        np.sign(df["forecast"].to_numpy()) == np.sign(df["realised"].to_numpy()), index=df.index
+    ).astype(float)
+    up = (df["realised"] > 0).astype(float)
+    w = min(window, len(df))
+    acc = hit.rolling(w).mean() * 100
+    up_rate = up.rolling(w).mean() * 100
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        ax.plot(acc.index, acc, lw=1.2, label=f"{model_name} directional accuracy")
+        ax.plot(up_rate.index, up_rate, lw=1.0, ls="--", color="#7f7f7f", label="always-up rate")
+        ax.axhline(50.0, color="black", lw=0.6, alpha=0.6)
+        ax.set_ylabel(f"% over {w} bars")
+        ax.set_title(PLOT_TITLES["direction"])
+        ax.legend(loc="upper left", frameon=False)
+
+    return _render(draw, figsize)
+
+
+def fold_rmse_png(
+    folds: pd.DataFrame, *, model_name: str = "LSTM", figsize: tuple[float, float] = (9, 5)
+) -> bytes:
+    """RMSE of each walk-forward fold (columns ``fold``, ``rmse`` and optionally
+    ``baseline_rmse``, the persistence RMSE of the same bars): grouped bars, and with a baseline
+    a second panel of the ratio ``rmse / baseline_rmse`` around 1 (below 1: model better)."""
+    missing = {"fold", "rmse"} - set(folds.columns)
+    if missing:
+        raise ValueError(f"fold table lacks columns {sorted(missing)}")
+    has_base = "baseline_rmse" in folds.columns
+    x = np.arange(len(folds))
+    labels = [str(f) for f in folds["fold"]]
+    rmse = pd.to_numeric(folds["rmse"]).to_numpy(dtype="float64")
+    base = pd.to_numeric(folds["baseline_rmse"]).to_numpy(dtype="float64") if has_base else None
+    step = max(1, len(x) // 20)
+
+    def draw(fig: Figure) -> None:
+        axes = fig.subplots(2, 1, sharex=True) if has_base else [fig.add_subplot()]
+        ax = axes[0]
+        width = 0.4 if has_base else 0.8
+        ax.bar(x - (width / 2 if has_base else 0), rmse, width, label=model_name)
+        if base is not None:
+            ax.bar(x + width / 2, base, width, color="#7f7f7f", label="persistence")
+        ax.set_ylabel("RMSE")
+        ax.set_title(PLOT_TITLES["folds"])
+        ax.legend(loc="upper left", frameon=False, ncols=2)
+        if base is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = rmse / base
+            colors = np.where(ratio < 1, "#2ca02c", "#d62728")
+            axes[1].bar(x, ratio - 1.0, 0.8, bottom=1.0, color=colors)
+            axes[1].axhline(1.0, color="black", lw=0.8)
+            axes[1].set_ylabel(f"{model_name} / persistence")
+        axes[-1].set_xticks(x[::step], labels[::step])
+        axes[-1].set_xlabel("fold")
+
+    return _render(draw, figsize)
+
+
+def standard_plots(
+    equities: Equities,
+    *,
+    forecast: pd.Series | None = None,
+    realised: pd.Series | None = None,
+    folds: pd.DataFrame | None = None,
+    window: int = 60,
+    model_name: str = "LSTM",
+) -> dict[str, bytes]:
+    """The report's figures keyed like :data:`PLOT_TITLES` (forecast figures only when both
+    ``forecast`` and ``realised`` are given, the fold figure only with ``folds``)."""
+    out = {
+        "equity": equity_curves_png(equities),
+        "equity_log": equity_curves_png(equities, log_scale=True),
+        "drawdowns": drawdowns_png(equities),
+    }
+    if forecast is not None and realised is not None:
+        out["forecast"] = forecast_vs_realised_png(forecast, realised, model_name=model_name)
+        out["direction"] = rolling_direction_png(
+            forecast, realised, window=window, model_name=model_name
+        )
+    if folds is not None and len(folds):
+        out["folds"] = fold_rmse_png(folds, model_name=model_name)
+    return out
