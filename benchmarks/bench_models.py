@@ -1,0 +1,161 @@
+"""Benchmark the LSTM forecaster on the real BTC/USDT daily candles.
+
+Run ``.venv/bin/python benchmarks/bench_models.py`` from the repo root. Prints, for the default
+model (lookback 60, units (50, 50), batch 64):
+
+* batched inference (``LSTMForecaster.predict`` over every window of the series) in windows/s;
+* one ``model.predict`` per bar (on a subset of bars, extrapolated), and the ``predict_last``
+  fast path per bar, in windows/s, with the speed-up of the batched path in the same run;
+* the largest difference between the batched and the per-bar forecasts (must be < 1e-5);
+* training throughput in windows/s per epoch (epochs timed by a callback on the already traced
+  model, so Keras' one-off tracing is excluded; no validation pass).
+
+Every timing is the median of ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CSV = REPO.parent / "shared" / "data" / "btc_usdt_1d_binance.csv"
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _median_time(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="daily candles CSV")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats per timing (median)")
+    parser.add_argument("--per-bar", type=int, default=50, help="bars timed one call each")
+    parser.add_argument("--train-bars", type=int, default=730, help="training slice length")
+    args = parser.parse_args(argv)
+
+    if not args.csv.is_file():
+        print(
+            f"error: {args.csv} not found; put the Binance BTC/USDT daily candles there "
+            "(shared/data beside the repo) or pass --csv PATH",
+            file=sys.stderr,
+        )
+        return 2
+
+    import numpy as np
+    import pandas as pd
+
+    from backtests.data.validate import validate_ohlcv
+    from models.features import compute_features, gather_windows, valid_window_ends
+    from models.lstm import LSTMForecaster
+
+    raw = pd.read_csv(args.csv)
+    candles = validate_ohlcv(raw, source=args.csv.name)
+    train = candles.iloc[: args.train_bars]
+    print(f"data: {args.csv.name}, {len(candles)} bars, training slice {len(train)} bars")
+
+    # ---- fit the default model once (this also traces Keras' train step)
+    fitted = LSTMForecaster().fit(train, epochs=2)
+
+    # ---- batched inference over the whole series
+    fitted.predict(candles)  # trace once
+    batched_s = _median_time(lambda: fitted.predict(candles), args.repeats)
+    pred = fitted.predict(candles)
+    n_pred = int(pred.notna().sum())
+
+    # ---- one model.predict per bar, and the predict_last fast path, on a subset of bars
+    z = fitted.scaler_.transform(
+        compute_features(candles, fitted.features).to_numpy(dtype="float64")
+    ).astype("float32")
+    ends = valid_window_ends(z, fitted.lookback)
+    subset = ends[np.linspace(0, len(ends) - 1, args.per_bar).astype(int)]
+    windows = gather_windows(z, subset, fitted.lookback)
+    model = fitted.model_
+    model.predict(windows[:1], verbose=0)  # warm-up
+
+    def per_bar_predict() -> np.ndarray:
+        return np.array([model.predict(w[None], verbose=0)[0, 0] for w in windows])
+
+    def per_bar_last() -> np.ndarray:
+        return np.array([fitted.predict_last(candles.iloc[: t + 1]) for t in subset])
+
+    per_bar_last()  # warm-up
+    per_bar_s = _median_time(per_bar_predict, args.repeats) / len(subset)
+    last_s = _median_time(per_bar_last, args.repeats) / len(subset)
+    slow = per_bar_predict().astype("float64") * fitted.target_std_ + fitted.target_mean_
+    diff_predict = float(np.max(np.abs(slow - pred.to_numpy()[subset])))
+    diff_last = float(np.max(np.abs(per_bar_last() - pred.to_numpy()[subset])))
+
+    # ---- training throughput: more epochs on the fitted (already traced) model, so that
+    # Keras' one-off tracing is excluded; windows as fit() builds them
+    import keras
+
+    train_pos = candles.index.get_indexer(fitted.train_index_)
+    x_tr = gather_windows(z, train_pos, fitted.lookback)
+    y_all = np.log(candles["close"].shift(-fitted.horizon) / candles["close"]).to_numpy()
+    y_tr = ((y_all[train_pos] - fitted.target_mean_) / fitted.target_std_).astype("float32")
+    n_windows = len(x_tr)
+    epoch_times: list[float] = []
+
+    class _EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: object = None) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+            epoch_times.append(time.perf_counter() - self.t0)
+
+    model.fit(
+        x_tr,
+        y_tr,
+        epochs=args.repeats + 1,
+        batch_size=fitted.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_EpochTimer()],
+    )
+    per_epoch = statistics.median(epoch_times[1:])
+
+    batched_wps = n_pred / batched_s
+    rows = [
+        ("batched predict (all windows)", f"{batched_wps:,.0f}", "1.0x", f"{n_pred} windows"),
+        (
+            "model.predict per bar",
+            f"{1 / per_bar_s:,.1f}",
+            f"{batched_wps * per_bar_s:,.0f}x slower",
+            f"{per_bar_s * 1e3:.1f} ms/bar, max |diff| {diff_predict:.1e}",
+        ),
+        (
+            "predict_last per bar",
+            f"{1 / last_s:,.1f}",
+            f"{batched_wps * last_s:,.0f}x slower",
+            f"{last_s * 1e3:.1f} ms/bar, max |diff| {diff_last:.1e}",
+        ),
+        (
+            "training (per epoch)",
+            f"{n_windows / per_epoch:,.0f}",
+            "",
+            f"{per_epoch:.2f} s/epoch for {n_windows} windows, batch {fitted.batch_size}",
+        ),
+    ]
+    print(f"\nmodel: lookback {fitted.lookback}, units {fitted.units}, median of {args.repeats}")
+    print(f"{'path':32} {'windows/s':>12} {'vs batched':>16}  detail")
+    for name, wps, ratio, detail in rows:
+        print(f"{name:32} {wps:>12} {ratio:>16}  {detail}")
+    ok = diff_predict < 1e-5 and diff_last < 1e-5
+    print(f"\nforecasts agree to 1e-5: {'yes' if ok else 'NO'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Baseline forecasters with the LSTM's interface (no TensorFlow import).
+
+* :class:`PersistenceForecaster` - forward return 0 ("tomorrow's price = today's").
+* :class:`DriftForecaster` - the training mean of ``target_fwd_ret_{h}``.
+
+Every model result must be compared with these (docs/lstm.md): an LSTM that does not beat
+persistence out of sample has learned nothing usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.config import DEFAULT_FEATURES, ForecasterConfig
+from models.errors import InputError, ModelFileError
+from models.features import check_candles, hash_candles, target_fwd_ret
+from models.persist import read_sidecar, sidecar_path, write_sidecar
+
+logger = logging.getLogger(__name__)
+
+
+class _Baseline:
+    """Shared plumbing: parameters, config, save/load. Subclasses define ``_fit_value``."""
+
+    kind = "baseline"
+
+    def __init__(self, horizon: int = 1, lookback: int = 1) -> None:
+        self.horizon = horizon
+        self.lookback = lookback
+
+    @classmethod
+    def from_config(cls, config: ForecasterConfig) -> Any:
+        """Build from a config of this kind (only ``horizon`` and ``lookback`` matter)."""
+        if config.kind != cls.kind:
+            raise InputError(f"config kind is {config.kind!r}: {cls.__name__} needs {cls.kind!r}")
+        return cls(horizon=config.horizon, lookback=config.lookback)
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters (scikit-learn style)."""
+        return {"horizon": self.horizon, "lookback": self.lookback}
+
+    @property
+    def config(self) -> ForecasterConfig:
+        """Frozen config (LSTM-only fields keep their defaults and are ignored)."""
+        return ForecasterConfig(
+            kind=self.kind, horizon=self.horizon, lookback=self.lookback, features=DEFAULT_FEATURES
+        )
+
+    @property
+    def context_bars(self) -> int:
+        """Bars needed for one forecast (none beyond the bar itself)."""
+        return 1
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(horizon={self.horizon!r}, lookback={self.lookback!r})"
+
+    def _fit_value(self, target: pd.Series) -> float:
+        raise NotImplementedError
+
+    def fit(self, candles: pd.DataFrame, **kwargs: Any) -> Any:
+        """Fit on the labels inside ``candles``; warm-start keywords are accepted and ignored.
+
+        Returns
+        -------
+        self
+        """
+        self.config  # noqa: B018 - validates the hyperparameters
+        check_candles(candles, columns=("close",), what="fit candles")
+        y = target_fwd_ret(candles["close"], self.horizon).dropna()
+        if y.empty:
+            raise InputError(
+                f"fit: {len(candles)} bars hold no label for horizon {self.horizon}; give more bars"
+            )
+        self.value_ = float(self._fit_value(y))
+        self.train_range_ = (candles.index[0], candles.index[-1])
+        self.n_train_ = len(y)
+        self.data_hash_ = hash_candles(candles)
+        self.n_epochs_ = 0
+        self.best_val_loss_ = float("nan")
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "value_"):
+            raise InputError(f"{type(self).__name__} is not fitted: call fit or load first")
+
+    def predict(self, candles: pd.DataFrame) -> pd.Series:
+        """The constant forecast on every bar, named ``forecast_fwd_ret_{h}``."""
+        self._check_fitted()
+        check_candles(candles, columns=(), what="predict candles")
+        return pd.Series(
+            np.full(len(candles), self.value_),
+            index=candles.index,
+            name=f"forecast_fwd_ret_{self.horizon}",
+        )
+
+    def predict_last(self, candles_tail: pd.DataFrame) -> float:
+        """Forecast for the last bar."""
+        self._check_fitted()
+        return self.value_
+
+    def model_hash(self) -> str:
+        """SHA-256 of the kind and fitted value."""
+        self._check_fitted()
+        text = json.dumps(
+            {"kind": self.kind, "value": self.value_, **self.get_params()}, sort_keys=True
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the JSON sidecar ``path.with_suffix('.json')`` (no ``.keras`` for baselines)."""
+        self._check_fitted()
+        return write_sidecar(
+            path,
+            {
+                "kind": self.kind,
+                "config": self.config.to_dict(),
+                "value": self.value_,
+                "train_range": [self.train_range_[0].isoformat(), self.train_range_[1].isoformat()],
+                "n_train": self.n_train_,
+                "data_hash": self.data_hash_,
+                "weights_sha256": self.model_hash(),
+            },
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """Load what :meth:`save` wrote (``ModelFileError`` when missing/corrupt)."""
+        doc = read_sidecar(path, kind=cls.kind)
+        try:
+            out = cls.from_config(ForecasterConfig.from_dict(doc["config"]))
+            out.value_ = float(doc["value"])
+            out.train_range_ = tuple(pd.Timestamp(t) for t in doc["train_range"])
+            out.n_train_ = int(doc["n_train"])
+            out.data_hash_ = str(doc["data_hash"])
+        except (KeyError, TypeError, ValueError, InputError) as exc:
+            raise ModelFileError(
+                f"{sidecar_path(path)}: sidecar field missing or malformed ({exc}); save again"
+            ) from None
+        out.n_epochs_ = 0
+        out.best_val_loss_ = float("nan")
+        if out.model_hash() != doc.get("weights_sha256"):
+            raise ModelFileError(
+                f"{sidecar_path(path)}: content does not match its hash; save again"
+            )
+        return out
+
+
+class PersistenceForecaster(_Baseline):
+    """Forward return 0 on every bar (the random-walk / persistence baseline)."""
+
+    kind = "persistence"
+
+    def _fit_value(self, target: pd.Series) -> float:
+        return 0.0
+
+
+class DriftForecaster(_Baseline):
+    """The training mean of ``target_fwd_ret_{h}`` on every bar (random walk with drift)."""
+
+    kind = "drift"
+
+    def _fit_value(self, target: pd.Series) -> float:
+        return float(target.mean())
+
+
+def load_baseline(path: str | Path) -> PersistenceForecaster | DriftForecaster:
+    """Load a saved baseline of either kind."""
+    kind = read_sidecar(path).get("kind")
+    cls = PersistenceForecaster if kind == "persistence" else DriftForecaster
+    return cls.load(path)

@@ -1,0 +1,520 @@
+"""The stacked-LSTM forecaster of forward log returns (Keras 3, TensorFlow backend).
+
+TensorFlow/Keras are imported lazily inside the methods that need them, so importing this
+module is cheap. See ``docs/lstm.md`` for the model, the windows and the scaling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models._io import atomic_write, sha256_file
+from models.config import DEFAULT_FEATURES, ForecasterConfig
+from models.errors import InputError, ModelFileError
+from models.features import (
+    check_candles,
+    compute_features,
+    feature_warmup,
+    gather_windows,
+    hash_candles,
+    rows_covered,
+    target_fwd_ret,
+    valid_window_ends,
+)
+from models.persist import read_sidecar, sidecar_path, write_sidecar
+from models.scaling import StandardScaler
+
+logger = logging.getLogger(__name__)
+
+#: Windows per inference call. Every call is padded to this size so that a window's forecast
+#: never depends on how many other windows are predicted with it (bit-exact truncation).
+PREDICT_CHUNK = 256
+
+_PARAMS: tuple[str, ...] = (
+    "lookback",
+    "horizon",
+    "features",
+    "units",
+    "dropout",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "validation_fraction",
+    "patience",
+    "seed",
+)
+
+
+def weights_hash(weights: list[np.ndarray]) -> str:
+    """SHA-256 over the dtype, shape and bytes of every weight array (the model's identity)."""
+    h = hashlib.sha256()
+    for w in weights:
+        arr = np.ascontiguousarray(w)
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+class _RetracingFilter(logging.Filter):
+    """Drops TF's "triggered tf.function retracing" warning: each fitted model owns one
+    inference function, traced once, which TF counts as retracing across folds."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _quiet_retracing_warning() -> None:
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _RetracingFilter) for f in tf_logger.filters):
+        tf_logger.addFilter(_RetracingFilter())
+
+
+class LSTMForecaster:
+    """Stacked LSTM forecasting ``target_fwd_ret_{horizon}`` from windows of causal features.
+
+    Parameters
+    ----------
+    lookback
+        Bars per window; the window ending at bar t holds the features of bars
+        t-lookback+1..t and its label is ``log(close[t+h] / close[t])``.
+    horizon
+        Forecast horizon h in bars.
+    features
+        Feature names (registry or extra columns, see :mod:`models.features`).
+    units
+        Units of each stacked LSTM layer (``return_sequences`` on all but the last).
+    dropout
+        Dropout after each LSTM layer.
+    epochs
+        Maximum epochs (early stopping on the validation windows may stop sooner).
+    batch_size, learning_rate
+        Adam training settings.
+    validation_fraction
+        Share of the chronologically last labelled windows held out for early stopping
+        (0 disables validation; early stopping then watches the training loss).
+    patience
+        Early-stopping patience; the best epoch's weights are restored.
+    seed
+        Seed for weights, dropout and shuffling (bit-identical refits).
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The fitted network (output: the *standardised* target).
+    scaler_ : StandardScaler
+        Feature statistics of the training windows' rows.
+    target_mean_, target_std_ : float
+        Statistics of the training labels; forecasts are ``output * std + mean``.
+    history_ : dict
+        Keras history (``loss``, ``val_loss`` per epoch, standardised units).
+    n_epochs_ : int
+        Epochs run. ``best_val_loss_``: lowest validation MSE (standardised), NaN without one.
+    train_range_ : tuple of Timestamp
+        First and last bar whose data entered training (features or labels).
+    train_index_, val_index_ : DatetimeIndex
+        End bars of the training and of the validation windows.
+    data_hash_ : str
+        SHA-256 of the candle slice given to :meth:`fit`.
+    """
+
+    kind = "lstm"
+
+    def __init__(
+        self,
+        lookback: int = 60,
+        horizon: int = 1,
+        features: tuple[str, ...] = DEFAULT_FEATURES,
+        units: tuple[int, ...] = (50, 50),
+        dropout: float = 0.2,
+        epochs: int = 50,
+        batch_size: int = 64,
+        learning_rate: float = 1e-3,
+        validation_fraction: float = 0.1,
+        patience: int = 5,
+        seed: int = 42,
+    ) -> None:
+        self.lookback = lookback
+        self.horizon = horizon
+        self.features = features
+        self.units = units
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.seed = seed
+
+    # ----------------------------------------------------------------- configuration
+    @classmethod
+    def from_config(cls, config: ForecasterConfig) -> LSTMForecaster:
+        """Build an unfitted forecaster from a :class:`ForecasterConfig` of kind ``'lstm'``."""
+        if config.kind != "lstm":
+            raise InputError(f"config kind is {config.kind!r}: LSTMForecaster needs 'lstm'")
+        return cls(**{name: getattr(config, name) for name in _PARAMS})
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as a dict (scikit-learn style)."""
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> LSTMForecaster:
+        """Change hyperparameters (scikit-learn style); returns self."""
+        for name, value in params.items():
+            if name not in _PARAMS:
+                raise InputError(f"LSTMForecaster has no parameter {name!r}")
+            setattr(self, name, value)
+        return self
+
+    @property
+    def config(self) -> ForecasterConfig:
+        """The validated, frozen configuration of this forecaster."""
+        return ForecasterConfig(kind="lstm", **self.get_params())
+
+    @property
+    def context_bars(self) -> int:
+        """Bars of history needed for one forecast: ``lookback`` + the features' warm-up."""
+        return int(self.lookback) + feature_warmup(tuple(self.features))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"LSTMForecaster({args})"
+
+    # ----------------------------------------------------------------- training
+    def _scaled_features(self, candles: pd.DataFrame) -> np.ndarray:
+        feats = compute_features(candles, tuple(self.features)).to_numpy(dtype="float64")
+        return self.scaler_.transform(feats)
+
+    def _build_model(self, n_features: int) -> Any:
+        import keras
+
+        cfg = self.config
+        layers: list[Any] = [keras.Input(shape=(cfg.lookback, n_features), name="window")]
+        for i, units in enumerate(cfg.units):
+            last = i == len(cfg.units) - 1
+            layers.append(keras.layers.LSTM(units, return_sequences=not last, name=f"lstm_{i}"))
+            if cfg.dropout > 0:
+                layers.append(keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}"))
+        layers.append(keras.layers.Dense(1, name="fwd_ret"))
+        return keras.Sequential(layers, name="lstm_forecaster")
+
+    @staticmethod
+    def _initial_weights(source: LSTMForecaster | str | Path) -> list[np.ndarray]:
+        if isinstance(source, LSTMForecaster):
+            source._check_fitted()
+            return source.model_.get_weights()
+        import keras
+
+        path = Path(source)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: warm-start model not found; fix the path")
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
+            raise ModelFileError(
+                f"{path}: warm-start model is truncated or corrupt ({type(exc).__name__})"
+            ) from None
+        return model.get_weights()
+
+    def fit(
+        self,
+        candles: pd.DataFrame,
+        *,
+        init_weights_from: LSTMForecaster | str | Path | None = None,
+        epochs: int | None = None,
+    ) -> LSTMForecaster:
+        """Fit the scaler and the network on ``candles`` (every label inside it is used).
+
+        Parameters
+        ----------
+        candles
+            The training slice. Windows ending at t are labelled when t+h is inside it.
+        init_weights_from
+            Warm start: a fitted :class:`LSTMForecaster` or a saved ``.keras`` file with the
+            same architecture; its weights initialise the network (the scaler and target
+            statistics are still refitted on ``candles``).
+        epochs
+            Overrides ``self.epochs`` for this fit (e.g. fewer epochs when warm starting).
+
+        Returns
+        -------
+        LSTMForecaster
+            ``self``.
+        """
+        cfg = self.config
+        check_candles(candles, columns=("close",), what="fit candles")
+        n_epochs = cfg.epochs if epochs is None else int(epochs)
+        if n_epochs < 1:
+            raise InputError(f"fit: epochs is {epochs!r}: use an integer >= 1")
+        feats = compute_features(candles, cfg.features).to_numpy(dtype="float64")
+        y = target_fwd_ret(candles["close"], cfg.horizon).to_numpy()
+        ends = valid_window_ends(feats, cfg.lookback)
+        ends = ends[np.isfinite(y[ends])]
+        n = len(ends)
+        n_val = max(1, int(n * cfg.validation_fraction)) if cfg.validation_fraction > 0 else 0
+        purge = cfg.horizon - 1 if n_val else 0  # train labels must end before val labels start
+        n_train = n - n_val - purge
+        if n_train < 2:
+            raise InputError(
+                f"fit: {len(candles)} bars give only {n} labelled windows (lookback "
+                f"{cfg.lookback}, horizon {cfg.horizon}); give more bars or a shorter lookback"
+            )
+        train_ends = ends[:n_train]
+        val_ends = ends[n - n_val :] if n_val else ends[:0]
+
+        # every statistic from the training windows only (not validation, not forecasts)
+        scaler = StandardScaler().fit(feats[rows_covered(train_ends, cfg.lookback, len(feats))])
+        z = scaler.transform(feats).astype("float32")
+        y_train = y[train_ends]
+        t_mean = float(np.mean(y_train))
+        t_std = float(np.std(y_train))
+        if not t_std > 0:
+            t_std = 1.0
+        x_tr = gather_windows(z, train_ends, cfg.lookback)
+        y_tr = ((y_train - t_mean) / t_std).astype("float32")
+        val_data = None
+        if n_val:
+            x_va = gather_windows(z, val_ends, cfg.lookback)
+            y_va = ((y[val_ends] - t_mean) / t_std).astype("float32")
+            val_data = (x_va, y_va)
+
+        init = None if init_weights_from is None else self._initial_weights(init_weights_from)
+
+        import keras
+
+        from models._repro import seed_everything
+
+        seed_everything(cfg.seed)
+        model = self._build_model(feats.shape[1])
+        if init is not None:
+            expected = [tuple(w.shape) for w in model.get_weights()]
+            if [tuple(w.shape) for w in init] != expected:
+                raise InputError(
+                    "fit: warm-start weights have another architecture (lookback, features, "
+                    "units); warm start only from the same configuration"
+                )
+            model.set_weights(init)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_loss" if n_val else "loss",
+            patience=cfg.patience,
+            restore_best_weights=True,
+        )
+        hist = model.fit(
+            x_tr,
+            y_tr,
+            validation_data=val_data,
+            epochs=n_epochs,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            callbacks=[stop],
+            verbose=0,
+        )
+
+        self.model_ = model
+        self.scaler_ = scaler
+        self.target_mean_ = t_mean
+        self.target_std_ = t_std
+        self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        self.n_epochs_ = len(self.history_.get("loss", []))
+        vl = self.history_.get("val_loss")
+        self.best_val_loss_ = float(min(vl)) if vl else float("nan")
+        first = max(0, int(train_ends[0]) - cfg.lookback + 1 - feature_warmup(cfg.features))
+        last = int(ends[-1]) + cfg.horizon
+        self.train_range_ = (candles.index[first], candles.index[last])
+        self.train_index_ = candles.index[train_ends]
+        self.val_index_ = candles.index[val_ends]
+        self.data_hash_ = hash_candles(candles)
+        self._infer_fn = None
+        logger.info(
+            "fitted LSTM on %d windows (+%d validation) for %d epochs, best val loss %.4g",
+            n_train,
+            n_val,
+            self.n_epochs_,
+            self.best_val_loss_,
+        )
+        return self
+
+    # ----------------------------------------------------------------- inference
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise InputError("LSTMForecaster is not fitted: call fit or load first")
+
+    def _inference_fn(self) -> Any:
+        fn = getattr(self, "_infer_fn", None)
+        if fn is None:
+            import tensorflow as tf
+
+            model = self.model_
+            n_features = len(self.features)
+            spec = tf.TensorSpec([None, int(self.lookback), n_features], tf.float32)
+
+            @tf.function(input_signature=[spec], reduce_retracing=True)
+            def fn(x: Any) -> Any:
+                return model(x, training=False)
+
+            self._infer_fn = fn
+            _quiet_retracing_warning()
+        return fn
+
+    def _infer(self, windows: np.ndarray) -> np.ndarray:
+        """Forecasts (float64, return units) of scaled windows, in padded chunks."""
+        fn = self._inference_fn()
+        m = len(windows)
+        out = np.empty(m, dtype="float64")
+        for start in range(0, m, PREDICT_CHUNK):
+            chunk = windows[start : start + PREDICT_CHUNK]
+            k = len(chunk)
+            if k < PREDICT_CHUNK:
+                pad = np.zeros((PREDICT_CHUNK - k, *chunk.shape[1:]), dtype="float32")
+                chunk = np.concatenate([chunk, pad])
+            res = np.asarray(fn(np.ascontiguousarray(chunk, dtype="float32")))
+            out[start : start + k] = res[:k, 0].astype("float64")
+        return out * self.target_std_ + self.target_mean_
+
+    def predict(self, candles: pd.DataFrame) -> pd.Series:
+        """Forecast of ``target_fwd_ret_{h}`` known at the close of each bar.
+
+        Returns
+        -------
+        pandas.Series
+            Indexed like ``candles``, named ``forecast_fwd_ret_{h}``; NaN where the window is
+            incomplete (the first ``context_bars - 1`` bars) or holds non-finite features.
+            All windows go through the network in a few batched calls, never one per bar.
+        """
+        self._check_fitted()
+        check_candles(candles, columns=(), what="predict candles")
+        z = self._scaled_features(candles).astype("float32")
+        ends = valid_window_ends(z, int(self.lookback))
+        out = np.full(len(candles), np.nan)
+        if len(ends):
+            out[ends] = self._infer(gather_windows(z, ends, int(self.lookback)))
+        return pd.Series(out, index=candles.index, name=f"forecast_fwd_ret_{self.horizon}")
+
+    def predict_last(self, candles_tail: pd.DataFrame) -> float:
+        """Forecast for the last bar of ``candles_tail`` (fast path for a per-bar ``next()``).
+
+        Only the last :attr:`context_bars` bars are used; one call of a cached
+        ``tf.function`` with a fixed input signature. Agrees with :meth:`predict` to ~1e-7.
+        NaN when the tail is too short or its last window holds non-finite features.
+        """
+        self._check_fitted()
+        tail = candles_tail.iloc[-self.context_bars :]
+        if len(tail) < self.context_bars:
+            return float("nan")
+        z = self._scaled_features(tail).astype("float32")
+        window = z[-int(self.lookback) :]
+        if not np.isfinite(window).all():
+            return float("nan")
+        res = np.asarray(self._inference_fn()(window[None, :, :]))
+        return float(np.float64(res[0, 0]) * self.target_std_ + self.target_mean_)
+
+    def model_hash(self) -> str:
+        """SHA-256 of the fitted weights (identical weights <=> identical hash)."""
+        self._check_fitted()
+        return weights_hash(self.model_.get_weights())
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (a ``.keras`` file) and its JSON sidecar ``path.with_suffix('.json')``.
+
+        Both are written atomically; the sidecar records the ``.keras`` file's SHA-256 so a
+        truncated or swapped model file is detected on load.
+        """
+        self._check_fitted()
+        dest = Path(path)
+        if dest.suffix != ".keras":
+            raise InputError(f"{dest}: model path must end with .keras")
+        tmpdir = Path(tempfile.mkdtemp(prefix="lstm-save-"))
+        try:
+            tmp_model = tmpdir / "model.keras"
+            self.model_.save(tmp_model)
+            atomic_write(dest, lambda tmp: shutil.copyfile(tmp_model, tmp))
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        best = self.best_val_loss_
+        write_sidecar(
+            dest,
+            {
+                "kind": self.kind,
+                "config": self.config.to_dict(),
+                "features": list(self.features),
+                "scaler": self.scaler_.to_dict(),
+                "target": {
+                    "name": f"target_fwd_ret_{self.horizon}",
+                    "mean": self.target_mean_,
+                    "std": self.target_std_,
+                },
+                "train_range": [self.train_range_[0].isoformat(), self.train_range_[1].isoformat()],
+                "train_index": [
+                    ts.isoformat() for ts in (self.train_index_[0], self.train_index_[-1])
+                ],
+                "val_index": [ts.isoformat() for ts in self.val_index_[[0, -1]]]
+                if len(self.val_index_)
+                else None,
+                "n_train_windows": len(self.train_index_),
+                "n_val_windows": len(self.val_index_),
+                "data_hash": self.data_hash_,
+                "history": self.history_,
+                "n_epochs": self.n_epochs_,
+                "best_val_loss": None if np.isnan(best) else best,
+                "weights_sha256": self.model_hash(),
+                "keras_file": dest.name,
+                "keras_sha256": sha256_file(dest),
+            },
+        )
+        logger.info("saved LSTM forecaster to %s", dest)
+        return dest
+
+    @classmethod
+    def load(cls, path: str | Path) -> LSTMForecaster:
+        """Load what :meth:`save` wrote; predicts exactly what the saved forecaster did.
+
+        Raises
+        ------
+        ModelFileError
+            Missing, truncated or corrupt file, or another format version.
+        """
+        src = Path(path)
+        if not src.is_file():
+            raise ModelFileError(f"{src}: model file not found; fix the path or train first")
+        doc = read_sidecar(src, kind="lstm")
+        if sha256_file(src) != doc.get("keras_sha256"):
+            raise ModelFileError(
+                f"{src}: model file does not match its sidecar (truncated or modified); save again"
+            )
+        import keras
+
+        try:
+            model = keras.saving.load_model(src, safe_mode=True, compile=False)
+        except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
+            raise ModelFileError(
+                f"{src}: model file is truncated or corrupt ({type(exc).__name__}); save again"
+            ) from None
+        try:
+            out = cls.from_config(ForecasterConfig.from_dict(doc["config"]))
+            out.model_ = model
+            out.scaler_ = StandardScaler.from_dict(doc["scaler"])
+            out.target_mean_ = float(doc["target"]["mean"])
+            out.target_std_ = float(doc["target"]["std"])
+            out.history_ = doc["history"]
+            out.n_epochs_ = int(doc["n_epochs"])
+            best = doc["best_val_loss"]
+            out.best_val_loss_ = float("nan") if best is None else float(best)
+            out.train_range_ = tuple(pd.Timestamp(t) for t in doc["train_range"])
+            out.data_hash_ = doc["data_hash"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(
+                f"{sidecar_path(src)}: sidecar field missing or malformed ({exc}); save again"
+            ) from None
+        out._infer_fn = None
+        if out.model_hash() != doc.get("weights_sha256"):
+            raise ModelFileError(f"{src}: weights do not match the sidecar's hash; save again")
+        return out

@@ -1,0 +1,554 @@
+"""Walk-forward training and out-of-sample forecasting, with purging and a fold cache.
+
+Fold k (k = 0, 1, ...) makes the forecasts of bars ``f_k .. f_{k+1}-1`` where
+``f_k = train_bars + k * retrain_every`` (positions in the input, anchored at its *start*, so
+deleting bars at the end never moves an earlier fold). It is trained on the bars before
+``f_k``: rolling ``[f_k - train_bars, f_k - (gap - h))`` or expanding ``[0, f_k - (gap - h))``.
+Labels are only used when fully inside that slice, so the last training label
+``log(close[t+h]/close[t])`` has ``t = f_k - 1 - gap`` and ends at bar ``f_k - 1 - gap + h``,
+before the first forecast bar (``gap >= h`` is required; ``gap = h``, the default, purges
+exactly the overlapping labels; a larger gap adds an embargo). The lookback context of the
+first forecasts reaches back into the training period: that is data, not labels.
+
+Training one fold is the pure function :func:`train_fold` (config + data slices + optional
+initial weights file in, arrays and file paths out: no Keras object crosses it), so folds can
+later run in other processes when ``warm_start=False``.
+
+Fold cache (``cache_dir``)
+--------------------------
+``cache_dir/folds/<key>/`` holds ``model.keras`` (LSTM only), ``model.json`` (sidecar),
+``forecasts.npy`` and ``fold.json`` (written last: the commit marker, with the SHA-256 of each
+file). ``key`` = SHA-256 of (:data:`CACHE_VERSION`, forecaster config, training-slice hash,
+fold parameters, warm-start parent's model hash and epochs). A rerun reuses entries; a changed
+input changes the key of the folds it touches (and, when warm starting, of every later fold);
+a killed run resumes from the last committed fold; an entry that fails its checks is logged,
+deleted and retrained. Stored forecasts are reused only when the prediction slice's hash
+matches, otherwise they are recomputed from the cached model (bit-identical to a fresh one).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models._io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file
+from models.config import ForecasterConfig, build_forecaster
+from models.errors import InputError, ModelFileError
+from models.features import check_candles, hash_candles, target_fwd_ret
+from models.persist import load_forecaster, sidecar_path
+
+logger = logging.getLogger(__name__)
+
+#: Part of every cache key: bump when training, features or the artifact layout change.
+CACHE_VERSION = "lstm-backtrader/wf-fold/1"
+
+FOLD_COLUMNS: tuple[str, ...] = (
+    "fold",
+    "train_start",
+    "train_end",
+    "first_forecast",
+    "last_forecast",
+    "val_loss",
+    "epochs",
+    "rmse",
+    "directional_accuracy",
+    "model_hash",
+    "seconds",
+    "cached",
+)
+
+ProgressFn = Callable[[int, int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """Positions (into the input frame) of one fold; ``*_stop`` are exclusive."""
+
+    fold: int
+    train_start: int
+    train_stop: int
+    first_forecast: int
+    stop: int
+    context_start: int
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """What :func:`train_fold` returns (plain data: picklable, no Keras objects)."""
+
+    forecasts: np.ndarray
+    val_loss: float
+    epochs: int
+    model_hash: str
+    seconds: float
+    model_path: str
+
+
+@dataclass(frozen=True)
+class WalkForwardResult:
+    """Out-of-sample forecasts of a walk-forward run.
+
+    Attributes
+    ----------
+    forecasts
+        ``forecast_fwd_ret_{h}`` over the whole input index; NaN before the first fold.
+    folds
+        One row per fold, columns :data:`FOLD_COLUMNS` (rmse and directional accuracy against
+        the realised ``target_fwd_ret_{h}`` where it is known).
+    fold_id
+        Per bar: the fold whose model made the forecast (-1 before the first model).
+    model_cutoff
+        Per bar: timestamp of the last bar of that fold's training slice (NaT before).
+    age
+        Per bar: bars since that cutoff (-1 before the first model).
+    """
+
+    forecasts: pd.Series
+    folds: pd.DataFrame
+    fold_id: pd.Series
+    model_cutoff: pd.Series
+    age: pd.Series
+
+    def frame(self) -> pd.DataFrame:
+        """The per-bar outputs side by side (forecast, fold, model_cutoff, age)."""
+        return pd.DataFrame(
+            {
+                "forecast": self.forecasts,
+                "fold": self.fold_id,
+                "model_cutoff": self.model_cutoff,
+                "age": self.age,
+            }
+        )
+
+
+def plan_folds(
+    n_bars: int,
+    *,
+    train_bars: int,
+    retrain_every: int,
+    horizon: int,
+    gap: int,
+    context_bars: int,
+    expanding: bool = False,
+) -> list[FoldPlan]:
+    """Fold boundaries anchored at the start of the series (see the module docstring)."""
+    if gap < horizon:
+        raise InputError(
+            f"walk-forward gap is {gap} but the horizon is {horizon}: labels would reach into the "
+            "forecast period; use gap >= horizon"
+        )
+    plans: list[FoldPlan] = []
+    k = 0
+    while (first := train_bars + k * retrain_every) < n_bars:
+        plans.append(
+            FoldPlan(
+                fold=k,
+                train_start=0 if expanding else first - train_bars,
+                train_stop=first - (gap - horizon),
+                first_forecast=first,
+                stop=min(first + retrain_every, n_bars),
+                context_start=max(0, first - context_bars + 1),
+            )
+        )
+        k += 1
+    return plans
+
+
+def _npy_bytes(values: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(values, dtype="float64"), allow_pickle=False)
+    return buf.getvalue()
+
+
+def train_fold(
+    config: ForecasterConfig,
+    train_candles: pd.DataFrame,
+    predict_candles: pd.DataFrame,
+    first_forecast: pd.Timestamp,
+    model_path: str | Path,
+    *,
+    init_weights: str | Path | None = None,
+    epochs: int | None = None,
+) -> FoldResult:
+    """Train one fold, save its model and forecast the bars from ``first_forecast`` on.
+
+    Parameters
+    ----------
+    config
+        Forecaster configuration.
+    train_candles
+        The fold's training slice (every label inside it is used).
+    predict_candles
+        Context + forecast bars; forecasts are returned for the bars >= ``first_forecast``.
+    first_forecast
+        Timestamp of the fold's first forecast bar.
+    model_path
+        Where to save the model (``.keras``; baselines write only the ``.json`` sidecar).
+    init_weights
+        Warm start from this saved ``.keras`` model (LSTM only; ignored by baselines).
+    epochs
+        Override of ``config.epochs``.
+    """
+    t0 = time.perf_counter()
+    forecaster = build_forecaster(config)
+    kwargs: dict[str, Any] = {}
+    if init_weights is not None and config.kind == "lstm":
+        kwargs["init_weights_from"] = init_weights
+    if epochs is not None and config.kind == "lstm":
+        kwargs["epochs"] = epochs
+    forecaster.fit(train_candles, **kwargs)
+    path = Path(model_path)
+    forecaster.save(path)
+    pos = int(predict_candles.index.searchsorted(first_forecast))
+    forecasts = forecaster.predict(predict_candles).to_numpy(dtype="float64")[pos:]
+    return FoldResult(
+        forecasts=forecasts,
+        val_loss=float(getattr(forecaster, "best_val_loss_", float("nan"))),
+        epochs=int(getattr(forecaster, "n_epochs_", 0)),
+        model_hash=forecaster.model_hash(),
+        seconds=time.perf_counter() - t0,
+        model_path=str(path),
+    )
+
+
+def _fold_metrics(forecast: np.ndarray, realised: np.ndarray) -> tuple[float, float]:
+    """RMSE and directional accuracy over the bars where both are known (NaN if none)."""
+    ok = np.isfinite(forecast) & np.isfinite(realised)
+    if not ok.any():
+        return float("nan"), float("nan")
+    f, r = forecast[ok], realised[ok]
+    try:
+        from models.metrics import directional_accuracy, rmse
+    except ImportError:  # metrics module not installed: the same two formulas
+        return (
+            float(np.sqrt(np.mean((f - r) ** 2))),
+            float(np.mean(np.sign(f) == np.sign(r))),
+        )
+    return float(rmse(f, r)), float(directional_accuracy(f, r))
+
+
+class WalkForward:
+    """Walk-forward engine: retrain every ``retrain_every`` bars, forecast out of sample.
+
+    Parameters
+    ----------
+    forecaster
+        An (unfitted) forecaster with a ``config`` (LSTM or baseline), or a
+        :class:`ForecasterConfig`. Only its configuration is used.
+    train_bars
+        Position of the first forecast bar and, when rolling, the training window length.
+    retrain_every
+        Bars between refits (each fold forecasts this many bars; the last may be shorter).
+    expanding
+        Train on everything before the fold instead of the last ``train_bars`` bars.
+    gap
+        Purge: the last training label is that of bar ``first_forecast - 1 - gap``; defaults
+        to the horizon (exactly the overlapping labels purged); must be >= horizon.
+    warm_start
+        LSTM only: start each fold from the previous fold's weights and train
+        ``warm_start_epochs`` epochs (the first fold trains ``config.epochs``); the scaler is
+        refitted every fold. ``False`` makes folds independent.
+    warm_start_epochs
+        Maximum epochs of a warm-started fold.
+    cache_dir
+        Folder of the content-addressed fold cache (None: no cache).
+    progress
+        Called after each fold as ``progress(fold_index, n_folds, fold_row)``.
+    """
+
+    def __init__(
+        self,
+        forecaster: Any,
+        train_bars: int = 730,
+        retrain_every: int = 30,
+        expanding: bool = False,
+        gap: int | None = None,
+        warm_start: bool = True,
+        warm_start_epochs: int = 5,
+        cache_dir: str | Path | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.forecaster = forecaster
+        self.train_bars = train_bars
+        self.retrain_every = retrain_every
+        self.expanding = expanding
+        self.gap = gap
+        self.warm_start = warm_start
+        self.warm_start_epochs = warm_start_epochs
+        self.cache_dir = cache_dir
+        self.progress = progress
+
+    @property
+    def config(self) -> ForecasterConfig:
+        """The forecaster configuration every fold is built from."""
+        if isinstance(self.forecaster, ForecasterConfig):
+            return self.forecaster
+        return self.forecaster.config
+
+    def _context_bars(self) -> int:
+        return int(build_forecaster(self.config).context_bars)
+
+    def plan(self, n_bars: int) -> list[FoldPlan]:
+        """Fold boundaries for an input of ``n_bars`` bars."""
+        cfg = self.config
+        for name in ("train_bars", "retrain_every", "warm_start_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"WalkForward {name} is {value!r}: use an integer >= 1")
+        gap = cfg.horizon if self.gap is None else int(self.gap)
+        return plan_folds(
+            n_bars,
+            train_bars=self.train_bars,
+            retrain_every=self.retrain_every,
+            horizon=cfg.horizon,
+            gap=gap,
+            context_bars=self._context_bars(),
+            expanding=self.expanding,
+        )
+
+    # ------------------------------------------------------------------ cache
+    def _cache_key(
+        self,
+        train_hash: str,
+        plan: FoldPlan,
+        candles: pd.DataFrame,
+        parent_hash: str | None,
+        epochs: int | None,
+    ) -> str:
+        cfg = self.config
+        doc = {
+            "version": CACHE_VERSION,
+            "config": cfg.to_dict(),
+            "train_hash": train_hash,
+            "fold": {
+                "train_start": candles.index[plan.train_start].isoformat(),
+                "train_end": candles.index[plan.train_stop - 1].isoformat(),
+                "first_forecast": candles.index[plan.first_forecast].isoformat(),
+                "gap": cfg.horizon if self.gap is None else int(self.gap),
+                "expanding": bool(self.expanding),
+            },
+            "parent": parent_hash,
+            "epochs": epochs,
+        }
+        return sha256_bytes(json.dumps(doc, sort_keys=True).encode())
+
+    @staticmethod
+    def _read_entry(entry: Path, key: str) -> dict[str, Any] | None:
+        """The committed metadata of a cache entry, or None when absent or failing a check."""
+        meta_path = entry / "fold.json"
+        if not meta_path.exists():
+            if entry.exists():
+                logger.warning("fold cache %s: incomplete entry (no fold.json); retraining", entry)
+            return None
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("key") != key:
+                raise ValueError("key mismatch")
+            for name, digest in meta["files"].items():
+                if sha256_file(entry / name) != digest:
+                    raise ValueError(f"{name} hash mismatch")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("fold cache %s: corrupt entry (%s); retraining", entry, exc)
+            return None
+        return meta
+
+    # ------------------------------------------------------------------ run
+    def run(self, candles: pd.DataFrame) -> WalkForwardResult:
+        """Walk forward over ``candles`` and return the combined out-of-sample forecasts."""
+        check_candles(candles, columns=("close",), what="walk-forward candles")
+        cfg = self.config
+        n = len(candles)
+        plans = self.plan(n)
+        h = cfg.horizon
+        fc = np.full(n, np.nan)
+        fold_id = np.full(n, -1, dtype=np.int64)
+        cutoff_pos = np.full(n, -1, dtype=np.int64)
+        realised = target_fwd_ret(candles["close"], h).to_numpy()
+        rows: list[dict[str, Any]] = []
+        if not plans:
+            logger.warning("walk-forward: %d bars <= train_bars %d: no fold", n, self.train_bars)
+
+        tmp_root: Path | None = None
+        if self.cache_dir is None:
+            tmp_root = Path(tempfile.mkdtemp(prefix="walkforward-"))
+            root = tmp_root
+        else:
+            root = Path(self.cache_dir).expanduser() / "folds"
+        warm = bool(self.warm_start) and cfg.kind == "lstm"
+        parent_path: str | None = None
+        parent_hash: str | None = None
+        try:
+            for plan in plans:
+                row = self._run_fold(candles, plan, root, warm, parent_path, parent_hash)
+                sl = slice(plan.first_forecast, plan.stop)
+                fc[sl] = row.pop("_forecasts")
+                fold_id[sl] = plan.fold
+                cutoff_pos[sl] = plan.train_stop - 1
+                parent_path = row.pop("_model_path")
+                parent_hash = row["model_hash"]
+                row["rmse"], row["directional_accuracy"] = _fold_metrics(fc[sl], realised[sl])
+                rows.append(row)
+                logger.info(
+                    "fold %d/%d %s..%s epochs=%s val_loss=%.4g rmse=%.4g %s in %.1fs",
+                    plan.fold + 1,
+                    len(plans),
+                    row["first_forecast"].date(),
+                    row["last_forecast"].date(),
+                    row["epochs"],
+                    row["val_loss"],
+                    row["rmse"],
+                    "cached" if row["cached"] else "trained",
+                    row["seconds"],
+                )
+                if self.progress is not None:
+                    self.progress(plan.fold, len(plans), dict(row))
+        finally:
+            if tmp_root is not None:
+                shutil.rmtree(tmp_root, ignore_errors=True)
+
+        index = candles.index
+        has = cutoff_pos >= 0
+        cutoff_ts = pd.Series(pd.NaT, index=index, dtype=index.dtype, name="model_cutoff")
+        cutoff_ts[has] = index[cutoff_pos[has]]
+        age = np.where(has, np.arange(n) - cutoff_pos, -1)
+        folds = pd.DataFrame(rows, columns=list(FOLD_COLUMNS))
+        return WalkForwardResult(
+            forecasts=pd.Series(fc, index=index, name=f"forecast_fwd_ret_{h}"),
+            folds=folds,
+            fold_id=pd.Series(fold_id, index=index, name="fold"),
+            model_cutoff=cutoff_ts,
+            age=pd.Series(age.astype(np.int64), index=index, name="age"),
+        )
+
+    def _run_fold(
+        self,
+        candles: pd.DataFrame,
+        plan: FoldPlan,
+        root: Path,
+        warm: bool,
+        parent_path: str | None,
+        parent_hash: str | None,
+    ) -> dict[str, Any]:
+        cfg = self.config
+        train = candles.iloc[plan.train_start : plan.train_stop]
+        predict_slice = candles.iloc[plan.context_start : plan.stop]
+        first_ts = candles.index[plan.first_forecast]
+        use_parent = warm and parent_path is not None
+        epochs = self.warm_start_epochs if use_parent else None
+        train_hash = hash_candles(train)
+        key = self._cache_key(
+            train_hash, plan, candles, parent_hash if use_parent else None, epochs
+        )
+        entry = root / key if self.cache_dir is not None else root / f"fold_{plan.fold:04d}"
+        model_path = entry / "model.keras"
+        predict_hash = hash_candles(predict_slice)
+        base = {
+            "fold": plan.fold,
+            "train_start": candles.index[plan.train_start],
+            "train_end": candles.index[plan.train_stop - 1],
+            "first_forecast": first_ts,
+            "last_forecast": candles.index[plan.stop - 1],
+        }
+
+        meta = self._read_entry(entry, key) if self.cache_dir is not None else None
+        if meta is not None:
+            t0 = time.perf_counter()
+            try:
+                forecasts = self._cached_forecasts(
+                    entry, meta, predict_slice, predict_hash, first_ts, plan
+                )
+            except (ModelFileError, OSError, ValueError) as exc:
+                logger.warning("fold cache %s: unusable (%s); retraining", entry, exc)
+                meta = None
+            else:
+                return {
+                    **base,
+                    "val_loss": meta["val_loss"],
+                    "epochs": meta["epochs"],
+                    "model_hash": meta["model_hash"],
+                    "seconds": time.perf_counter() - t0,
+                    "cached": True,
+                    "_forecasts": forecasts,
+                    "_model_path": str(model_path),
+                }
+
+        if self.cache_dir is not None and entry.exists():
+            shutil.rmtree(entry, ignore_errors=True)
+        res = train_fold(
+            cfg,
+            train,
+            predict_slice,
+            first_ts,
+            model_path,
+            init_weights=parent_path if use_parent else None,
+            epochs=epochs,
+        )
+        if len(res.forecasts) != plan.stop - plan.first_forecast:
+            raise RuntimeError(
+                f"fold {plan.fold}: {len(res.forecasts)} forecasts for "
+                f"{plan.stop - plan.first_forecast} bars"
+            )
+        if self.cache_dir is not None:
+            self._commit_entry(entry, key, res, predict_hash)
+        return {
+            **base,
+            "val_loss": res.val_loss,
+            "epochs": res.epochs,
+            "model_hash": res.model_hash,
+            "seconds": res.seconds,
+            "cached": False,
+            "_forecasts": res.forecasts,
+            "_model_path": res.model_path,
+        }
+
+    @staticmethod
+    def _commit_entry(entry: Path, key: str, res: FoldResult, predict_hash: str) -> None:
+        atomic_write_bytes(entry / "forecasts.npy", _npy_bytes(res.forecasts))
+        files = {
+            p.name: sha256_file(p)
+            for p in sorted(entry.iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.name != "fold.json"
+        }
+        meta = {
+            "key": key,
+            "version": CACHE_VERSION,
+            "val_loss": None if np.isnan(res.val_loss) else res.val_loss,
+            "epochs": res.epochs,
+            "model_hash": res.model_hash,
+            "seconds": res.seconds,
+            "predict_hash": predict_hash,
+            "files": files,
+        }
+        atomic_write_text(entry / "fold.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+    def _cached_forecasts(
+        self,
+        entry: Path,
+        meta: dict[str, Any],
+        predict_slice: pd.DataFrame,
+        predict_hash: str,
+        first_ts: pd.Timestamp,
+        plan: FoldPlan,
+    ) -> np.ndarray:
+        if meta.get("val_loss") is None:
+            meta["val_loss"] = float("nan")
+        if meta.get("predict_hash") == predict_hash:
+            values = np.load(entry / "forecasts.npy", allow_pickle=False)
+            if len(values) == plan.stop - plan.first_forecast:
+                return values
+        model = load_forecaster(entry / "model.keras")
+        if not sidecar_path(entry / "model.keras").exists():
+            raise ModelFileError(f"{entry}: sidecar missing")
+        pos = int(predict_slice.index.searchsorted(first_ts))
+        return model.predict(predict_slice).to_numpy(dtype="float64")[pos:]

@@ -1,0 +1,211 @@
+"""LSTMForecaster on tiny real Keras models: windows, scaling, determinism, save/load."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.config import ForecasterConfig
+from models.errors import InputError, ModelFileError
+from models.lstm import LSTMForecaster
+from models.persist import load_forecaster
+from tests.conftest import make_candles
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+TINY = dict(lookback=8, units=(4, 4), epochs=3, batch_size=32, validation_fraction=0.1)
+NAMES = ("log_return", "hl_range", "log_volume_change")
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return make_candles(260, seed=11)
+
+
+@pytest.fixture(scope="module")
+def fitted(data: pd.DataFrame) -> LSTMForecaster:
+    return LSTMForecaster(**TINY).fit(data.iloc[:200])
+
+
+@pytest.fixture(scope="module")
+def saved(fitted: LSTMForecaster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "lstm.keras"
+    fitted.save(path)
+    return path
+
+
+def test_config_round_trip_and_params() -> None:
+    f = LSTMForecaster(**TINY)
+    cfg = f.config
+    assert isinstance(cfg, ForecasterConfig) and cfg.kind == "lstm" and cfg.units == (4, 4)
+    again = ForecasterConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg
+    assert LSTMForecaster.from_config(again).get_params() == f.get_params()
+    assert f.context_bars == 9
+    with pytest.raises(InputError):
+        LSTMForecaster(lookback=0).config  # noqa: B018
+    with pytest.raises(InputError):
+        ForecasterConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_fit_records_state(fitted: LSTMForecaster, data: pd.DataFrame) -> None:
+    assert 1 <= fitted.n_epochs_ <= 3 and len(fitted.history_["loss"]) == fitted.n_epochs_
+    assert np.isfinite(fitted.best_val_loss_)
+    assert fitted.best_val_loss_ == min(fitted.history_["val_loss"])
+    assert fitted.train_range_ == (data.index[0], data.index[199])
+    assert len(fitted.data_hash_) == 64
+
+
+def test_windows_validation_and_scaler_use_training_rows_only(
+    fitted: LSTMForecaster, data: pd.DataFrame
+) -> None:
+    train = data.iloc[:200]
+    idx = train.index
+    # labelled windows end at bars 8 .. 198 (feature warm-up 1 + lookback 8; label needs t+1)
+    ends = np.arange(8, 199)
+    n_val = int(len(ends) * 0.1)
+    assert list(fitted.val_index_) == list(idx[ends[-n_val:]])  # the chronologically last ones
+    assert list(fitted.train_index_) == list(idx[ends[:-n_val]])
+    assert fitted.val_index_.min() > fitted.train_index_.max()
+    # scaler statistics == those of the training windows' feature rows, computed independently
+    c, h, lo, v = (train[k].to_numpy() for k in ("close", "high", "low", "volume"))
+    rows = np.column_stack(
+        [
+            np.r_[np.nan, np.log(c[1:] / c[:-1])],
+            np.log(h / lo),
+            np.r_[np.nan, np.diff(np.log1p(v))],
+        ]
+    )
+    first, last = ends[0] - 8 + 1, ends[-n_val - 1]
+    block = rows[first : last + 1]
+    np.testing.assert_allclose(fitted.scaler_.mean_, block.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(fitted.scaler_.scale_, block.std(axis=0), rtol=1e-12)
+    y = np.log(c[1:] / c[:-1])[ends[:-n_val]]
+    assert fitted.target_mean_ == pytest.approx(y.mean(), rel=1e-12)
+    assert fitted.target_std_ == pytest.approx(y.std(), rel=1e-12)
+
+
+def test_horizon_purges_between_train_and_validation(data: pd.DataFrame) -> None:
+    f = LSTMForecaster(**{**TINY, "units": (4,), "epochs": 1}, horizon=3).fit(data.iloc[:120])
+    pos = data.index.get_indexer
+    gap = pos(f.val_index_[:1])[0] - pos(f.train_index_[-1:])[0]
+    assert gap == 3  # last training label (t, t+3] ends where the first validation window ends
+    assert pos(f.val_index_[-1:])[0] == 119 - 3
+
+
+def test_predict_shape_warmup_and_last(fitted: LSTMForecaster, data: pd.DataFrame) -> None:
+    pred = fitted.predict(data)
+    assert pred.name == "forecast_fwd_ret_1" and pred.index.equals(data.index)
+    assert pred.iloc[:8].isna().all() and pred.iloc[8:].notna().all()
+    for end in (40, 200, 260):
+        last = fitted.predict_last(data.iloc[:end])
+        assert abs(last - pred.iloc[end - 1]) < 1e-6
+    assert np.isnan(fitted.predict_last(data.iloc[:5]))
+    # a forecast at t never changes when later bars do (inference is row-independent)
+    np.testing.assert_array_equal(fitted.predict(data.iloc[:230]).to_numpy(), pred.to_numpy()[:230])
+
+
+def test_same_seed_bit_identical(fitted: LSTMForecaster, data: pd.DataFrame) -> None:
+    again = LSTMForecaster(**TINY).fit(data.iloc[:200])
+    assert again.model_hash() == fitted.model_hash()
+    np.testing.assert_array_equal(again.predict(data).to_numpy(), fitted.predict(data).to_numpy())
+
+
+def test_warm_start_from_forecaster_and_file(
+    fitted: LSTMForecaster, saved: Path, data: pd.DataFrame
+) -> None:
+    a = LSTMForecaster(**TINY).fit(data.iloc[30:230], init_weights_from=fitted, epochs=1)
+    b = LSTMForecaster(**TINY).fit(data.iloc[30:230], init_weights_from=saved, epochs=1)
+    assert a.n_epochs_ == 1 and a.model_hash() == b.model_hash()
+    assert a.scaler_.mean_.tolist() != fitted.scaler_.mean_.tolist()  # scaler refitted
+    with pytest.raises(InputError, match="architecture"):
+        LSTMForecaster(**{**TINY, "units": (5,)}).fit(data.iloc[:200], init_weights_from=fitted)
+
+
+def test_save_load_round_trip(saved: Path, fitted: LSTMForecaster, data: pd.DataFrame) -> None:
+    loaded = LSTMForecaster.load(saved)
+    np.testing.assert_array_equal(loaded.predict(data).to_numpy(), fitted.predict(data).to_numpy())
+    assert loaded.config == fitted.config and loaded.train_range_ == fitted.train_range_
+    assert loaded.data_hash_ == fitted.data_hash_
+    assert type(load_forecaster(saved)) is LSTMForecaster
+    side = json.loads(saved.with_suffix(".json").read_text())
+    assert side["format_version"] == 1 and side["features"] == list(NAMES)
+    assert {"keras", "tensorflow", "numpy"} <= set(side["versions"])
+    assert zipfile.is_zipfile(saved)
+
+
+def _copy(saved: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / saved.name
+    target.write_bytes(saved.read_bytes())
+    target.with_suffix(".json").write_text(saved.with_suffix(".json").read_text())
+    return target
+
+
+def test_bad_files_raise_model_file_error(saved: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="not found"):
+        LSTMForecaster.load(tmp_path / "missing.keras")
+    truncated = _copy(saved, tmp_path / "trunc")
+    truncated.write_bytes(truncated.read_bytes()[:500])
+    with pytest.raises(ModelFileError, match="truncated or modified"):
+        LSTMForecaster.load(truncated)
+    bad_json = _copy(saved, tmp_path / "json")
+    bad_json.with_suffix(".json").write_text('{"format": "lstm-backtr')
+    with pytest.raises(ModelFileError, match="corrupt"):
+        LSTMForecaster.load(bad_json)
+    old = _copy(saved, tmp_path / "old")
+    doc = json.loads(old.with_suffix(".json").read_text())
+    old.with_suffix(".json").write_text(json.dumps({**doc, "format_version": 99}))
+    with pytest.raises(ModelFileError, match="version 99"):
+        LSTMForecaster.load(old)
+    no_side = _copy(saved, tmp_path / "noside")
+    no_side.with_suffix(".json").unlink()
+    with pytest.raises(ModelFileError, match="sidecar not found"):
+        LSTMForecaster.load(no_side)
+    # a consistent-looking but corrupt zip (hash updated) still fails cleanly on load
+    garbage = _copy(saved, tmp_path / "garbage")
+    garbage.write_bytes(b"PK\x03\x04 not really a zip")
+    doc = json.loads(garbage.with_suffix(".json").read_text())
+    from models._io import sha256_file
+
+    doc["keras_sha256"] = sha256_file(garbage)
+    garbage.with_suffix(".json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match="corrupt"):
+        LSTMForecaster.load(garbage)
+    for err in (ModelFileError,):
+        assert issubclass(err, InputError)
+
+
+def test_fit_too_short_and_unfitted(
+    data: pd.DataFrame, fitted: LSTMForecaster, tmp_path: Path
+) -> None:
+    with pytest.raises(InputError, match="labelled windows"):
+        LSTMForecaster(**TINY).fit(data.iloc[:10])
+    with pytest.raises(InputError, match="not fitted"):
+        LSTMForecaster(**TINY).predict(data)
+    with pytest.raises(InputError, match=".keras"):
+        fitted.save(tmp_path / "x.h5")
+
+
+def test_predict_is_batched_not_per_bar(fitted: LSTMForecaster, data: pd.DataFrame) -> None:
+    fn = fitted._inference_fn()
+    shapes: list[tuple[int, ...]] = []
+
+    def counting(x: np.ndarray) -> object:
+        shapes.append(tuple(x.shape))
+        return fn(x)
+
+    fitted._infer_fn = counting
+    try:
+        long = pd.concat([data, make_candles(300, seed=2, start="2021-01-01")])
+        fitted.predict(long)
+    finally:
+        fitted._infer_fn = fn
+    assert shapes == [(256, 8, 3), (256, 8, 3), (256, 8, 3)]  # 552 windows, padded chunks
+    with pytest.raises(InputError, match="close"):
+        fitted.predict(data.drop(columns=["close"]))

@@ -1,0 +1,225 @@
+"""WalkForward: truncation invariance, fold boundaries and purging, the fold cache, real data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtests.data.validate import validate_ohlcv
+from models.baselines import DriftForecaster, PersistenceForecaster
+from models.config import ForecasterConfig
+from models.errors import InputError
+from models.walkforward import FOLD_COLUMNS, WalkForward, WalkForwardResult
+from tests.conftest import make_candles
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+TINY = ForecasterConfig(
+    lookback=8, units=(4,), epochs=3, batch_size=32, validation_fraction=0.1, patience=2, seed=1
+)
+N, TRAIN, EVERY, T = 200, 100, 35, 150  # folds start at bars 100, 135, 170
+
+
+def _wf(warm: bool = True, **kw: object) -> WalkForward:
+    return WalkForward(
+        TINY, train_bars=TRAIN, retrain_every=EVERY, warm_start=warm, warm_start_epochs=2, **kw
+    )  # type: ignore[arg-type]
+
+
+def _splice(base: pd.DataFrame, t: int, seed: int = 99) -> pd.DataFrame:
+    """``base`` with every bar after position t replaced by noise that still forms valid candles."""
+    tail = make_candles(len(base) - t - 1, seed=seed, price=float(base["close"].iloc[t]) * 1.25)
+    tail.index = base.index[t + 1 :]
+    return validate_ohlcv(pd.concat([base.iloc[: t + 1], tail]), source="spliced")
+
+
+def _same(a: pd.Series, b: pd.Series) -> None:
+    pd.testing.assert_series_equal(a, b, check_exact=True, check_freq=False)  # NaN == NaN
+
+
+@pytest.fixture(scope="module")
+def series() -> pd.DataFrame:
+    return make_candles(N, seed=21)
+
+
+@pytest.fixture(scope="module")
+def full_run(series: pd.DataFrame) -> Callable[[bool], WalkForwardResult]:
+    done: dict[bool, WalkForwardResult] = {}
+
+    def get(warm: bool) -> WalkForwardResult:
+        if warm not in done:
+            done[warm] = _wf(warm).run(series)
+        return done[warm]
+
+    return get
+
+
+# --------------------------------------------------------------------------- truncation
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "scratch"])
+def test_truncation_invariance(
+    series: pd.DataFrame, full_run: Callable[[bool], WalkForwardResult], warm: bool
+) -> None:
+    full = full_run(warm)
+    assert full.folds["fold"].tolist() == [0, 1, 2]
+    expected_epochs = 3 if not warm else None
+    if expected_epochs:
+        assert (full.folds["epochs"] <= 3).all()
+    else:
+        assert (full.folds["epochs"].iloc[1:] <= 2).all()  # warm-started folds train fewer epochs
+    truncated = _wf(warm).run(series.iloc[: T + 1])
+    noisy_input = _splice(series, T)
+    noisy = _wf(warm).run(noisy_input)
+    keep = slice(0, T + 1)
+    for other in (truncated, noisy):
+        _same(full.forecasts.iloc[keep], other.forecasts.iloc[keep])
+        _same(full.fold_id.iloc[keep], other.fold_id.iloc[keep])
+        _same(full.age.iloc[keep], other.age.iloc[keep])
+        _same(full.model_cutoff.iloc[keep], other.model_cutoff.iloc[keep])
+    assert full.forecasts.iloc[:TRAIN].isna().all()
+    assert full.forecasts.iloc[TRAIN:].notna().all()
+    # the test can see a change: the noisy tail changes later forecasts
+    assert not np.array_equal(
+        full.forecasts.to_numpy()[T + 1 :], noisy.forecasts.to_numpy()[T + 1 :]
+    )
+
+
+def test_validation_windows_end_before_forecasts(
+    series: pd.DataFrame, full_run: Callable[[bool], WalkForwardResult], tmp_path: Path
+) -> None:
+    """Through the cache's saved sidecars: validation windows and labels precede each fold."""
+    result = _wf(True, cache_dir=tmp_path).run(series)
+    _same(result.forecasts, full_run(True).forecasts)  # cache on/off gives the same forecasts
+    sidecars = {
+        json.loads((e / "fold.json").read_text())["model_hash"]: json.loads(
+            (e / "model.json").read_text()
+        )
+        for e in (tmp_path / "folds").iterdir()
+    }
+    pos = series.index.get_loc
+    for row in result.folds.itertuples():
+        side = sidecars[row.model_hash]
+        first = pos(row.first_forecast)
+        val_first, val_last = (pos(pd.Timestamp(t)) for t in side["val_index"])
+        train_last = pos(pd.Timestamp(side["train_index"][1]))
+        assert train_last < val_first <= val_last
+        assert val_last + TINY.horizon < first  # last label (t, t+h] ends before the fold
+        assert pos(pd.Timestamp(side["train_range"][1])) == first - 1 == pos(row.train_end)
+
+
+# --------------------------------------------------------------------------- boundaries
+@pytest.mark.parametrize("expanding", [False, True], ids=["rolling", "expanding"])
+def test_fold_boundaries_purge_and_gap_with_drift(candles: pd.DataFrame, expanding: bool) -> None:
+    h, gap = 2, 4  # gap > h: 2 extra bars of embargo on top of the purge
+    seen: list[tuple[int, int]] = []
+    wf = WalkForward(
+        DriftForecaster(horizon=h),
+        train_bars=100,
+        retrain_every=30,
+        expanding=expanding,
+        gap=gap,
+        progress=lambda i, n, row: seen.append((i, n)),
+    )
+    res = wf.run(candles)
+    folds = res.folds
+    assert list(folds.columns) == list(FOLD_COLUMNS)
+    assert folds["fold"].tolist() == list(range(7)) and seen == [(i, 7) for i in range(7)]
+    c = candles["close"].to_numpy()
+    idx = candles.index
+    for k, row in folds.iterrows():
+        first = 100 + 30 * k
+        start = 0 if expanding else first - 100
+        last_label = first - 1 - gap
+        assert row.first_forecast == idx[first] and row.train_start == idx[start]
+        assert row.train_end == idx[last_label + h] and last_label + h < first
+        assert row.last_forecast == idx[min(first + 30, 300) - 1]
+        t = np.arange(start, last_label + 1)
+        expected = np.mean(np.log(c[t + h] / c[t]))
+        got = res.forecasts.iloc[first : first + 30].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+        assert res.age.iloc[first] == first - (last_label + h)
+        assert not row.cached and np.isfinite(row.rmse)
+    assert res.forecasts.iloc[:100].isna().all() and res.forecasts.iloc[100:].notna().all()
+    assert (res.fold_id.iloc[:100] == -1).all() and (res.age.iloc[:100] == -1).all()
+    assert res.fold_id.iloc[-1] == 6 and res.model_cutoff.iloc[:100].isna().all()
+
+
+def test_folds_anchored_at_start(candles: pd.DataFrame) -> None:
+    wf = WalkForward(PersistenceForecaster(), train_bars=100, retrain_every=30)
+    long, short = wf.run(candles).folds, wf.run(candles.iloc[:245]).folds
+    cols = ["fold", "train_start", "train_end", "first_forecast"]
+    pd.testing.assert_frame_equal(long[cols].iloc[: len(short)], short[cols])
+    assert short["last_forecast"].iloc[-1] == candles.index[244]  # last span shorter
+
+
+def test_bad_parameters_and_short_input(candles: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="gap"):
+        WalkForward(DriftForecaster(horizon=3), train_bars=50, gap=2).run(candles)
+    with pytest.raises(InputError, match="retrain_every"):
+        WalkForward(DriftForecaster(), train_bars=50, retrain_every=0).run(candles)
+    res = WalkForward(DriftForecaster(), train_bars=400).run(candles)
+    assert res.folds.empty and res.forecasts.isna().all() and (res.fold_id == -1).all()
+
+
+# --------------------------------------------------------------------------- cache
+def test_fold_cache_resume_rerun_change_and_corruption(
+    series: pd.DataFrame, full_run: Callable[[bool], WalkForwardResult], tmp_path: Path
+) -> None:
+    fresh = full_run(True)
+    calls: list[int] = []
+
+    def interrupt(i: int, n: int, row: dict) -> None:
+        calls.append(i)
+        if i == 1:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        _wf(cache_dir=tmp_path, progress=interrupt).run(series)
+    assert calls == [0, 1]
+    resumed = _wf(cache_dir=tmp_path).run(series)
+    assert resumed.folds["cached"].tolist() == [True, True, False]
+    _same(resumed.forecasts, fresh.forecasts)  # cached folds == freshly computed, bit for bit
+    assert resumed.folds["model_hash"].tolist() == fresh.folds["model_hash"].tolist()
+
+    rerun = _wf(cache_dir=tmp_path).run(series)
+    assert rerun.folds["cached"].all()
+    _same(rerun.forecasts, fresh.forecasts)
+    entries = sorted((tmp_path / "folds").iterdir())
+    assert len(entries) == 3
+    assert {p.name for p in entries[0].iterdir()} == {
+        "model.keras",
+        "model.json",
+        "forecasts.npy",
+        "fold.json",
+    }
+
+    # changed tail: bars after 150 only touch fold 2's training (fold 1 only re-predicts)
+    changed = _wf(cache_dir=tmp_path).run(_splice(series, 150, seed=5))
+    assert changed.folds["cached"].tolist() == [True, True, False]
+    _same(changed.forecasts.iloc[:151], fresh.forecasts.iloc[:151])
+
+    # corrupt fold 0's metadata and truncate fold 1's model: both retrained, not trusted
+    by_hash = {json.loads((e / "fold.json").read_text())["model_hash"]: e for e in entries}
+    e0, e1 = (by_hash[h] for h in fresh.folds["model_hash"].iloc[:2])
+    (e0 / "fold.json").write_text('{"key": ')
+    keras_file = e1 / "model.keras"
+    keras_file.write_bytes(keras_file.read_bytes()[:300])
+    repaired = _wf(cache_dir=tmp_path).run(series)
+    assert repaired.folds["cached"].tolist() == [False, False, True]
+    _same(repaired.forecasts, fresh.forecasts)
+
+
+# --------------------------------------------------------------------------- real data
+def test_short_walk_forward_on_real_btc(btc_1d_raw: pd.DataFrame) -> None:
+    data = validate_ohlcv(btc_1d_raw.iloc[-260:], source="btc_1d")
+    kw = dict(train_bars=150, retrain_every=55, warm_start_epochs=2)
+    lstm = WalkForward(TINY, **kw).run(data)  # type: ignore[arg-type]
+    pers = WalkForward(PersistenceForecaster(), **kw).run(data)  # type: ignore[arg-type]
+    assert lstm.forecasts.iloc[150:].notna().all() and np.isfinite(lstm.forecasts.iloc[150:]).all()
+    _same(lstm.fold_id, pers.fold_id)
+    ratio = (lstm.folds["rmse"] / pers.folds["rmse"]).to_numpy()
+    assert np.isfinite(ratio).all() and (ratio > 0.5).all() and (ratio < 2.0).all()
