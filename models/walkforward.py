@@ -46,6 +46,7 @@ from models._io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha2
 from models.config import ForecasterConfig, build_forecaster
 from models.errors import InputError, ModelFileError
 from models.features import check_candles, hash_candles, target_fwd_ret
+from models.metrics import directional_accuracy, rmse
 from models.persist import load_forecaster, sidecar_path
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ class WalkForwardResult:
         Per bar: timestamp of the last bar of that fold's training slice (NaT before).
     age
         Per bar: bars since that cutoff (-1 before the first model).
+    model_paths
+        Per fold: the saved model in the fold cache (``None`` without a ``cache_dir``, where
+        the models live in a temporary folder removed after the run).
     """
 
     forecasts: pd.Series
@@ -119,6 +123,7 @@ class WalkForwardResult:
     fold_id: pd.Series
     model_cutoff: pd.Series
     age: pd.Series
+    model_paths: tuple[str | None, ...] = ()
 
     def frame(self) -> pd.DataFrame:
         """The per-bar outputs side by side (forecast, fold, model_cutoff, age)."""
@@ -228,13 +233,6 @@ def _fold_metrics(forecast: np.ndarray, realised: np.ndarray) -> tuple[float, fl
     if not ok.any():
         return float("nan"), float("nan")
     f, r = forecast[ok], realised[ok]
-    try:
-        from models.metrics import directional_accuracy, rmse
-    except ImportError:  # metrics module not installed: the same two formulas
-        return (
-            float(np.sqrt(np.mean((f - r) ** 2))),
-            float(np.mean(np.sign(f) == np.sign(r))),
-        )
     return float(rmse(f, r)), float(directional_accuracy(f, r))
 
 
@@ -388,6 +386,7 @@ class WalkForward:
         warm = bool(self.warm_start) and cfg.kind == "lstm"
         parent_path: str | None = None
         parent_hash: str | None = None
+        model_paths: list[str | None] = []
         try:
             for plan in plans:
                 row = self._run_fold(candles, plan, root, warm, parent_path, parent_hash)
@@ -396,6 +395,7 @@ class WalkForward:
                 fold_id[sl] = plan.fold
                 cutoff_pos[sl] = plan.train_stop - 1
                 parent_path = row.pop("_model_path")
+                model_paths.append(parent_path if self.cache_dir is not None else None)
                 parent_hash = row["model_hash"]
                 row["rmse"], row["directional_accuracy"] = _fold_metrics(fc[sl], realised[sl])
                 rows.append(row)
@@ -429,6 +429,7 @@ class WalkForward:
             fold_id=pd.Series(fold_id, index=index, name="fold"),
             model_cutoff=cutoff_ts,
             age=pd.Series(age.astype(np.int64), index=index, name="age"),
+            model_paths=tuple(model_paths),
         )
 
     def _run_fold(
