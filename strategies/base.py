@@ -41,6 +41,7 @@ class RecordingStrategy(bt.Strategy):
         ("stake", 0.99),  # fraction of equity put in a full position (room for costs)
         ("min_order_value", 1.0),  # smaller rebalancing orders (in cash) are not sent
         ("label", None),  # display name in records and reports (default: the class name)
+        ("trade_from", None),  # UTC timestamp: no decision before this bar (common OOS start)
     )
 
     def __init__(self) -> None:
@@ -66,7 +67,8 @@ class RecordingStrategy(bt.Strategy):
 
     def next(self) -> None:
         self._record_bar()
-        self.decide()
+        if self.p.trade_from is None or bar_time(self.data) >= self.p.trade_from:
+            self.decide()
 
     def decide(self) -> None:
         """Trading logic at the close of the current bar; override in subclasses."""

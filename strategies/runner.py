@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import backtrader as bt
@@ -13,6 +14,22 @@ from strategies.feeds import candles_feed
 from strategies.record import StrategyRecord
 
 logger = logging.getLogger(__name__)
+
+
+class _BarProgress(bt.Analyzer):
+    """Calls ``callback(bars_done, total)`` once per bar (prenext included)."""
+
+    params = (("callback", None), ("total", 0))
+
+    def start(self) -> None:
+        self._done = 0
+
+    def prenext(self) -> None:
+        self.next()
+
+    def next(self) -> None:
+        self._done += 1
+        self.p.callback(self._done, self.p.total)
 
 
 def make_cerebro(
@@ -34,14 +51,18 @@ def run_strategy(
     cash: float = 10_000.0,
     runonce: bool = True,
     preload: bool = True,
+    on_bar: Callable[[int, int], None] | None = None,
     **params: Any,
 ) -> StrategyRecord:
     """Backtest ``strategy`` (a :class:`RecordingStrategy` subclass) with ``params`` on
     ``candles`` and return its :class:`StrategyRecord`.
 
     Each call has its own broker, so strategies never share cash or positions.
+    ``on_bar(done, total)`` is called after every bar (for progress bars).
     """
     cerebro = make_cerebro(candles, cash=cash, runonce=runonce, preload=preload)
     cerebro.addstrategy(strategy, **params)
+    if on_bar is not None:
+        cerebro.addanalyzer(_BarProgress, callback=on_bar, total=len(candles))
     (strat,) = cerebro.run()
     return strat.record()

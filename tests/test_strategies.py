@@ -206,3 +206,14 @@ def test_strategies_record_what_reports_need() -> None:
     assert rec.fees_paid == pytest.approx(rec.fills["commission"].sum())
     np.testing.assert_allclose(closed["pnl_net"], closed["pnl"] - closed["commission"])
     assert 0 < rec.exposure < 1
+
+
+def test_trade_from_and_bar_progress() -> None:
+    candles = make_candles(120, seed=10)
+    seen: list[tuple[int, int]] = []
+    rec = run_strategy(candles, BuyAndHold, trade_from=candles.index[60],
+                       on_bar=lambda done, total: seen.append((done, total)))  # fmt: skip
+    assert rec.fills.iloc[0]["time"] == candles.index[61]
+    assert seen[-1] == (120, 120) and len(seen) == 120
+    since = rec.since(candles.index[60])
+    assert since.equity.index[0] == candles.index[60] and len(since.fills) == 1

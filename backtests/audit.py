@@ -1,0 +1,109 @@
+"""The look-ahead audit behind ``lstm-bt audit``.
+
+Reruns the whole pipeline (walk-forward forecasts and every strategy) on the series cut after
+several points T, and separately with every bar after T replaced by noise, and checks that each
+forecast, fill and equity value up to T is identical to the full run's. Any difference is a
+leak; the first one is named.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backtests.config import RunConfig
+from backtests.run import ForecastFn, Simulation, simulate
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """One variant (``cut`` or ``noise``) at one point T."""
+
+    point: pd.Timestamp
+    variant: str
+    identical: bool
+    first_difference: str | None
+
+
+def noise_after(candles: pd.DataFrame, t_pos: int, seed: int = 0) -> pd.DataFrame:
+    """``candles`` with every bar after position ``t_pos`` replaced by a valid random walk."""
+    out = candles.copy()
+    n = len(candles) - t_pos - 1
+    if n <= 0:
+        return out
+    rng = np.random.default_rng(seed)
+    close = float(candles["close"].iloc[t_pos]) * np.exp(np.cumsum(rng.normal(0, 0.05, n)))
+    open_ = np.concatenate([[float(candles["close"].iloc[t_pos])], close[:-1]])
+    spread = np.abs(rng.normal(0, 0.02, n)) * close
+    out.iloc[t_pos + 1 :, out.columns.get_loc("open")] = open_
+    out.iloc[t_pos + 1 :, out.columns.get_loc("close")] = close
+    out.iloc[t_pos + 1 :, out.columns.get_loc("high")] = np.maximum(open_, close) + spread
+    out.iloc[t_pos + 1 :, out.columns.get_loc("low")] = np.minimum(open_, close) - spread / 2
+    out.iloc[t_pos + 1 :, out.columns.get_loc("volume")] = rng.lognormal(7, 1, n)
+    return out
+
+
+def default_points(candles: pd.DataFrame, config: RunConfig, n: int = 3) -> list[int]:
+    """``n`` cut positions spread over the out-of-sample period (not on its edges)."""
+    start, stop = config.walkforward.train_bars, len(candles) - 1
+    if stop - start < n + 1:
+        return [max(start, stop - 1)]
+    return [int(p) for p in np.linspace(start, stop, n + 2)[1:-1]]
+
+
+def _first_difference(full: Simulation, other: Simulation, cutoff: pd.Timestamp) -> str | None:
+    a, b = full.forecasts[:cutoff], other.forecasts[:cutoff]
+    diff = ~((a == b) | (a.isna() & b.isna()))
+    if diff.any():
+        ts = diff.index[diff.to_numpy()][0]
+        return f"forecast at {ts.isoformat()}: {float(a[ts])!r} (full data) vs {float(b[ts])!r}"
+    for name, rec in full.records.items():
+        rec_b = other.records[name]
+        fa = rec.fills[rec.fills["time"] <= cutoff].reset_index(drop=True)
+        fb = rec_b.fills[rec_b.fills["time"] <= cutoff].reset_index(drop=True)
+        if len(fa) != len(fb) or not fa.equals(fb):
+            n = min(len(fa), len(fb))
+            rows = [i for i in range(n) if not fa.iloc[i].equals(fb.iloc[i])]
+            i = rows[0] if rows else n
+            where = fa["time"].iloc[i] if i < len(fa) else fb["time"].iloc[i]
+            return f"{name}: fill #{i + 1} at {pd.Timestamp(where).isoformat()} differs"
+        ea, eb = rec.equity[:cutoff], rec_b.equity[:cutoff]
+        if not ea.equals(eb):
+            bad = ea.index[(ea != eb).to_numpy()]
+            ts = bad[0] if len(bad) else ea.index[-1]
+            return f"{name}: equity at {ts.isoformat()} differs"
+    return None
+
+
+def audit(
+    candles: pd.DataFrame,
+    config: RunConfig,
+    *,
+    points: Sequence[int] | None = None,
+    cache_dir: Path | None = None,
+    forecast_fn: ForecastFn | None = None,
+    on_check: Callable[[AuditCheck], None] | None = None,
+) -> list[AuditCheck]:
+    """Run the truncation and noise checks at each position in ``points``."""
+    full = simulate(candles, config, cache_dir=cache_dir, forecast_fn=forecast_fn)
+    checks: list[AuditCheck] = []
+    for pos in points if points is not None else default_points(candles, config):
+        cutoff = candles.index[pos]
+        variants = {"cut": candles.iloc[: pos + 1], "noise": noise_after(candles, pos)}
+        for variant, data in variants.items():
+            if variant == "cut" and len(data) <= config.walkforward.train_bars + 1:
+                continue
+            other = simulate(data, config, cache_dir=cache_dir, forecast_fn=forecast_fn)
+            diff = _first_difference(full, other, cutoff)
+            check = AuditCheck(cutoff, variant, diff is None, diff)
+            checks.append(check)
+            if on_check is not None:
+                on_check(check)
+    return checks

@@ -1,0 +1,453 @@
+"""The walk-forward backtest run behind ``lstm-bt backtest``: data → forecasts → strategies →
+run folder (tearsheet, page, summary, CSVs, manifest).
+
+:func:`simulate` is the pure core (no files but the fold cache): the LSTM strategy trades the
+``LSTMForecast`` indicator in walk-forward mode, and the baselines (buy-and-hold, SMA cross,
+persistence signal) trade the same bars with the same costs, all starting at the first
+out-of-sample bar. :func:`run_backtest` adds the reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtests.config import DataConfig, RunConfig
+from models._io import atomic_write, atomic_write_text
+from models.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+ForecastFn = Callable[[pd.DataFrame], pd.Series]
+FoldProgress = Callable[[int, int, dict[str, Any]], None]
+BarProgress = Callable[[str, int, int], None]
+
+MODEL_NAME = "LSTM"
+BASELINE_NAMES = ("Buy & hold", "SMA cross", "Persistence sign")
+PACKAGES = (
+    "lstm-backtrader",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "pandas",
+    "backtrader",
+    "ccxt",
+    "quantstats",
+    "scipy",
+    "matplotlib",
+)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Everything :func:`simulate` produced."""
+
+    candles: pd.DataFrame
+    forecasts: pd.Series
+    realised: pd.Series
+    folds: pd.DataFrame
+    fold_id: pd.Series
+    age: pd.Series
+    records: dict[str, Any]  # name -> StrategyRecord over the out-of-sample bars
+    oos_start: pd.Timestamp
+
+
+def default_cache_dir() -> Path:
+    """Root of the fold cache: ``$LSTM_BT_FOLD_CACHE`` or the user cache folder."""
+    env = os.environ.get("LSTM_BT_FOLD_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("lstm-backtrader"))
+
+
+def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The candles a run uses and a description of where they came from."""
+    from backtests.data.files import load_ohlcv
+    from backtests.data.sample import SAMPLES, sample_path
+
+    if cfg.source == "sample":
+        path = sample_path(cfg.sample)
+        candles = load_ohlcv(path)
+        info = SAMPLES[cfg.sample]
+        source = {
+            "source": "embedded sample",
+            "file": Path(path).name,
+            "exchange": info.exchange,
+            "symbol": info.symbol,
+        }
+    elif cfg.source == "file":
+        candles = load_ohlcv(cfg.path)  # type: ignore[arg-type]
+        source = {"source": "file", "file": str(cfg.path)}
+    else:
+        from backtests.data.exchange import fetch_ohlcv
+
+        candles = fetch_ohlcv(
+            cfg.exchange, cfg.symbol, cfg.timeframe, since=cfg.since, until=cfg.until
+        )
+        source = {
+            "source": "exchange (ccxt, cached)",
+            "exchange": cfg.exchange,
+            "symbol": cfg.symbol,
+        }
+    if cfg.since is not None and cfg.source != "exchange":
+        candles = candles[candles.index >= pd.Timestamp(cfg.since, tz="UTC")]
+    if cfg.until is not None and cfg.source != "exchange":
+        candles = candles[candles.index < pd.Timestamp(cfg.until, tz="UTC")]
+    if len(candles) < 2:
+        raise InputError("[data] since/until leave fewer than 2 candles")
+    return candles, source
+
+
+def _walkforward(config: RunConfig, cache_dir: Path | None, progress: FoldProgress | None) -> Any:
+    from models.walkforward import WalkForward
+
+    wf = config.walkforward
+    return WalkForward(
+        config.model,
+        train_bars=wf.train_bars,
+        retrain_every=wf.retrain_every,
+        expanding=wf.expanding,
+        gap=wf.gap,
+        warm_start=wf.warm_start,
+        warm_start_epochs=wf.warm_start_epochs,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+
+
+def simulate(
+    candles: pd.DataFrame,
+    config: RunConfig,
+    *,
+    cache_dir: Path | None = None,
+    forecast_fn: ForecastFn | None = None,
+    fold_progress: FoldProgress | None = None,
+    bar_progress: BarProgress | None = None,
+) -> Simulation:
+    """Walk-forward forecasts and all strategies on ``candles``.
+
+    ``forecast_fn`` replaces the walk-forward LSTM by any function of the candles returning a
+    forecast Series (the look-ahead audit uses it to prove it catches a leaking forecaster).
+    """
+    from models.features import target_fwd_ret
+    from strategies.baselines import BuyAndHold, SMACross
+    from strategies.forecast import ForecastStrategy, PersistenceSignal
+    from strategies.runner import run_strategy
+
+    wf_cfg, st = config.walkforward, config.strategy
+    if len(candles) <= wf_cfg.train_bars + 1:
+        raise InputError(
+            f"[walkforward] train_bars is {wf_cfg.train_bars} but the data has only "
+            f"{len(candles)} bars: lower train_bars or use more data"
+        )
+    oos_start = candles.index[wf_cfg.train_bars]
+    costs = dict(
+        fee=st.fee, slippage=st.slippage, stake=st.stake, cash=st.cash, trade_from=oos_start
+    )
+    rules = dict(
+        entry=st.entry,
+        exit=st.exit,
+        allow_short=st.allow_short,
+        vol_target=st.vol_target,
+        vol_window=st.vol_window,
+        stop_loss=st.stop_loss,
+    )
+
+    def bars(name: str) -> Callable[[int, int], None] | None:
+        if bar_progress is None:
+            return None
+        return lambda done, total: bar_progress(name, done, total)
+
+    records: dict[str, Any] = {}
+    if forecast_fn is None:
+        from strategies.lstm import LSTMForecast
+
+        wf = _walkforward(config, cache_dir, fold_progress)
+        holder: dict[str, Any] = {}
+
+        class _LSTMStrategy(ForecastStrategy):
+            def make_forecast(self) -> Any:
+                ind = LSTMForecast(self.data, walkforward=wf)
+                holder["indicator"] = ind
+                return ind
+
+        records[MODEL_NAME] = run_strategy(
+            candles, _LSTMStrategy, label=MODEL_NAME, on_bar=bars(MODEL_NAME), **costs, **rules
+        )
+        result = holder["indicator"].result_
+        forecasts, folds = result.forecasts, result.folds
+        fold_id, age = result.fold_id, result.age
+    else:
+        forecasts = forecast_fn(candles).reindex(candles.index).astype("float64")
+        forecasts[forecasts.index < oos_start] = np.nan
+        records[MODEL_NAME] = run_strategy(
+            candles,
+            ForecastStrategy,
+            forecasts=forecasts,
+            label=MODEL_NAME,
+            on_bar=bars(MODEL_NAME),
+            **costs,
+            **rules,
+        )
+        folds = pd.DataFrame()
+        fold_id = pd.Series(np.where(forecasts.notna(), 0, -1), index=candles.index)
+        age = pd.Series(-1, index=candles.index)
+    records["Buy & hold"] = run_strategy(
+        candles, BuyAndHold, label="Buy & hold", on_bar=bars("Buy & hold"), **costs
+    )
+    records["SMA cross"] = run_strategy(
+        candles,
+        SMACross,
+        label="SMA cross",
+        fast=st.sma_fast,
+        slow=st.sma_slow,
+        on_bar=bars("SMA cross"),
+        **costs,
+    )
+    records["Persistence sign"] = run_strategy(
+        candles,
+        PersistenceSignal,
+        label="Persistence sign",
+        on_bar=bars("Persistence sign"),
+        **costs,
+        **rules,
+    )
+    realised = target_fwd_ret(candles["close"], config.model.horizon)
+    return Simulation(
+        candles=candles,
+        forecasts=forecasts.rename("forecast"),
+        realised=realised,
+        folds=folds,
+        fold_id=fold_id,
+        age=age,
+        records={k: v.since(oos_start) for k, v in records.items()},
+        oos_start=oos_start,
+    )
+
+
+# ------------------------------------------------------------------------------ reporting
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a result depends on."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _fold_table(sim: Simulation) -> pd.DataFrame:
+    """The walk-forward fold table plus each fold's persistence RMSE (forecast 0)."""
+    folds = sim.folds.copy()
+    if folds.empty:
+        return folds
+    base = []
+    for _, row in folds.iterrows():
+        sl = sim.realised.loc[row["first_forecast"] : row["last_forecast"]].dropna()
+        base.append(float(np.sqrt(np.mean(sl.to_numpy() ** 2))) if len(sl) else np.nan)
+    folds["baseline_rmse"] = base
+    return folds
+
+
+def forecast_diagnostics(sim: Simulation) -> Any:
+    """LSTM vs persistence on every out-of-sample bar where the outcome is known."""
+    from models.metrics import forecast_metrics
+
+    both = pd.concat([sim.forecasts, sim.realised], axis=1).dropna()
+    if len(both) < 3:
+        return None
+    return forecast_metrics(both.iloc[:, 0], both.iloc[:, 1], baseline=0.0, h=1)
+
+
+def write_run(
+    sim: Simulation,
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    source: dict[str, Any],
+    command: Sequence[str],
+    n_trials: int = 1,
+) -> dict[str, Any]:
+    """Write every file of a run folder; returns the summary dict."""
+    from backtests.data.validate import describe_ohlcv
+    from backtests.report.page import ReportInputs, write_report
+    from backtests.report.plots import standard_plots
+    from backtests.report.stats import sharpe_significance, strategy_table
+    from backtests.report.tearsheet import write_tearsheet
+    from models.features import hash_candles
+    from models.metrics import periods_per_year
+
+    report = describe_ohlcv(sim.candles)
+    ppy = periods_per_year(report.timeframe)
+    records = list(sim.records.values())
+    lstm, bh = sim.records[MODEL_NAME], sim.records["Buy & hold"]
+    data_hash = hash_candles(sim.candles)
+    data = {
+        **source,
+        "timeframe": report.timeframe,
+        "start": report.start,
+        "end": report.end,
+        "bars": report.bars,
+        "gaps": report.gaps.gaps,
+        "out_of_sample_start": sim.oos_start,
+        "out_of_sample_bars": len(lstm.equity),
+        "sha256": data_hash,
+    }
+    folds = _fold_table(sim)
+    timings = folds[["fold", "seconds", "cached"]] if len(folds) else pd.DataFrame()
+    folds = folds.drop(columns=["seconds", "cached"], errors="ignore")  # run-to-run noise
+    metrics = forecast_diagnostics(sim)
+    significance = [sharpe_significance(r, ppy, n_trials=n_trials) for r in (lstm, bh)]
+    notes = [
+        f"All strategies trade from the first out-of-sample bar ({sim.oos_start.date()}) with "
+        f"fee {config.strategy.fee:.2%} per side and slippage {config.strategy.slippage:.2%}; "
+        "orders are decided at a bar's close and filled at the next bar's open.",
+        f"DSR deflates for N = {n_trials} configuration(s) tried; state the true number of "
+        "trials (lstm-bt backtest --trials N) when you have tuned anything.",
+        "Persistence forecasts a zero return; 'Persistence sign' trades the sign of the last "
+        "bar's return with the LSTM strategy's rules.",
+    ]
+    inputs = ReportInputs(
+        title=f"Walk-forward LSTM backtest — {source.get('symbol', '')} {report.timeframe}",
+        config=config.to_dict(),
+        data=data,
+        periods_per_year=ppy,
+        strategies=strategy_table(records, ppy),
+        forecast=None if metrics is None else metrics.to_dict(),
+        significance=significance,
+        folds=folds if len(folds) else None,
+        notes=notes,
+    )
+    oos = sim.forecasts.index >= sim.oos_start
+    images = standard_plots(
+        {r.name: r.equity for r in records},
+        forecast=sim.forecasts[oos],
+        realised=sim.realised[oos],
+        folds=folds if len(folds) else None,
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_tearsheet(
+        lstm.returns,
+        bh.returns,
+        run_dir / "tearsheet.html",
+        periods_per_year=int(round(ppy)),
+        title=f"{MODEL_NAME} strategy vs buy & hold",
+        strategy_title=MODEL_NAME,
+    )
+    written = write_report(run_dir, inputs, images)
+    _write_csvs(sim, run_dir)
+    summary = json.loads(written["summary"].read_text(encoding="utf-8"))
+    manifest = {
+        "command": list(command),
+        "config": config.to_dict(),
+        "seeds": {"model": config.model.seed},
+        "versions": package_versions(),
+        "data": {**{k: str(v) for k, v in data.items()}},
+        "fold_model_hashes": folds["model_hash"].tolist() if len(folds) else [],
+        "fold_timings": json.loads(timings.to_json(orient="records")) if len(timings) else [],
+        "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "platform": f"{platform.system()} {platform.machine()}",
+    }
+    atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+    return summary
+
+
+def _write_csvs(sim: Simulation, run_dir: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "forecast": sim.forecasts,
+            "realised": sim.realised.rename("realised"),
+            "persistence": np.where(sim.forecasts.notna(), 0.0, np.nan),
+            "fold": sim.fold_id,
+            "age": sim.age,
+        }
+    )
+    frame = frame[frame.index >= sim.oos_start]
+    frame.index.name = "timestamp"
+    atomic_write(run_dir / "forecasts.csv", lambda p: frame.to_csv(p))
+    equity = pd.DataFrame({name: r.equity for name, r in sim.records.items()})
+    equity.index.name = "timestamp"
+    atomic_write(run_dir / "equity.csv", lambda p: equity.to_csv(p))
+    trades = [r.trades.assign(strategy=name) for name, r in sim.records.items() if len(r.trades)]
+    table = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["strategy"])
+    cols = ["strategy", *[c for c in table.columns if c != "strategy"]]
+    atomic_write(run_dir / "trades.csv", lambda p: table[cols].to_csv(p, index=False))
+
+
+def run_id_for(config: RunConfig, data_hash: str) -> str:
+    """``YYYYmmdd-HHMMSS-<hash of config and data>``."""
+    digest = hashlib.sha256(
+        (json.dumps(config.to_dict(), sort_keys=True) + data_hash).encode()
+    ).hexdigest()[:8]
+    return f"{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}-{digest}"
+
+
+def point_latest(reports_dir: Path, run_dir: Path) -> None:
+    """Make ``reports/latest`` point at ``run_dir`` (a relative symlink, replaced atomically)."""
+    latest = reports_dir / "latest"
+    tmp = reports_dir / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.symlink(run_dir.name, tmp, target_is_directory=True)
+        os.replace(tmp, latest)
+    except OSError:  # no symlinks here (e.g. some Windows set-ups): leave a pointer file
+        tmp.unlink(missing_ok=True)
+        atomic_write_text(reports_dir / "latest.txt", run_dir.name + "\n")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_backtest` leaves behind."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+    simulation: Simulation
+
+
+def run_backtest(
+    config: RunConfig,
+    *,
+    reports_dir: Path = Path("reports"),
+    cache_dir: Path | None = None,
+    command: Sequence[str] | None = None,
+    n_trials: int = 1,
+    fold_progress: FoldProgress | None = None,
+    bar_progress: BarProgress | None = None,
+) -> RunResult:
+    """Run the whole backtest and write ``reports_dir/<run-id>/`` (and ``reports_dir/latest``)."""
+    from models.features import hash_candles
+
+    candles, source = load_candles(config.data)
+    sim = simulate(
+        candles,
+        config,
+        cache_dir=cache_dir or default_cache_dir(),
+        fold_progress=fold_progress,
+        bar_progress=bar_progress,
+    )
+    run_dir = Path(reports_dir) / run_id_for(config, hash_candles(candles))
+    summary = write_run(
+        sim,
+        config,
+        run_dir,
+        source=source,
+        command=command if command is not None else sys.argv,
+        n_trials=n_trials,
+    )
+    point_latest(Path(reports_dir), run_dir)
+    return RunResult(run_dir, summary, sim)
