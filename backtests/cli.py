@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -452,6 +453,8 @@ def audit(
 
 def main() -> None:
     """Entry point of the ``lstm-bt`` console script."""
+    # TensorFlow's C++ start-up chatter (no GPU, oneDNN) is noise on a CPU-only CLI
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     app()
 
 
