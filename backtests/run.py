@@ -340,6 +340,7 @@ def write_run(
         realised=sim.realised[oos],
         folds=folds if len(folds) else None,
     )
+    images["backtrader"] = _backtrader_chart(sim, config)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_tearsheet(
         lstm.returns,
@@ -365,6 +366,29 @@ def write_run(
     }
     atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
     return summary
+
+
+def _backtrader_chart(sim: Simulation, config: RunConfig) -> bytes:
+    """Backtrader's own chart of the LSTM strategy over the out-of-sample bars."""
+    from backtests.report.btchart import backtrader_chart_png
+
+    st = config.strategy
+    params = dict(
+        fee=st.fee,
+        slippage=st.slippage,
+        stake=st.stake,
+        entry=st.entry,
+        exit=st.exit,
+        allow_short=st.allow_short,
+        vol_target=st.vol_target,
+        vol_window=st.vol_window,
+        stop_loss=st.stop_loss,
+        label=MODEL_NAME,
+        trade_from=sim.oos_start,
+    )
+    return backtrader_chart_png(
+        sim.candles, sim.forecasts, strategy_params=params, cash=st.cash, start=sim.oos_start
+    )
 
 
 def _write_csvs(sim: Simulation, run_dir: Path) -> None:

@@ -26,8 +26,11 @@ class SeriesForecast(bt.Indicator):
     params = (
         ("series", None),  # pd.Series indexed by UTC bar timestamps
     )
-    plotinfo = dict(subplot=True, plothlines=[0.0])
+    plotinfo = dict(subplot=True, plothlines=[0.0], plotname="forecast")
     plotlines = dict(forecast=dict(color="tab:blue"))
+
+    def _plotlabel(self) -> list[object]:
+        return []  # the series is no label
 
     def __init__(self) -> None:
         series = self.p.series

@@ -82,6 +82,7 @@ def test_run_folder_holds_every_file(first_run: Path, work: Path) -> None:
     page = (first_run / "index.html").read_text()
     assert "http://" not in page and "https://" not in page
     assert "href='tearsheet.html'" in page and "data:image/png;base64," in page
+    assert "id='fig-backtrader'" in page and (first_run / "plots" / "backtrader.png").is_file()
     tear = (first_run / "tearsheet.html").read_text()
     for heading in ("Key Performance Metrics", "EOY Returns vs Benchmark", "Buy &amp; hold"):
         assert heading in tear

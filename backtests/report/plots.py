@@ -41,6 +41,7 @@ PLOT_TITLES: dict[str, str] = {
     "forecast": "Forecast vs realised return",
     "direction": "Rolling directional accuracy vs always-up rate",
     "folds": "RMSE per walk-forward fold vs persistence",
+    "backtrader": "Backtrader chart of the LSTM strategy (value, price with fills, forecast)",
 }
 
 _DPI = 100

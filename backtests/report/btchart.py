@@ -1,0 +1,75 @@
+"""The Backtrader chart of the LSTM strategy (price, trades, forecast, value) as PNG bytes.
+
+Backtrader's plot module switches matplotlib to TkAgg when imported; this module imports it
+with the non-interactive Agg backend forced back afterwards, so it works headless. On
+matplotlib ≥ 3.11 Backtrader hides the x-axis date labels; they are turned back on here.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from typing import Any
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+
+def _agg_backtrader_plot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import backtrader.plot  # noqa: F401  (tries to select TkAgg on import)
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def backtrader_chart_png(
+    candles: pd.DataFrame,
+    forecasts: pd.Series,
+    *,
+    strategy_params: dict[str, Any],
+    cash: float,
+    start: pd.Timestamp | None = None,
+    dpi: int = 90,
+) -> bytes:
+    """Replay ``forecasts`` through :class:`~strategies.forecast.ForecastStrategy` on
+    ``candles`` and return Backtrader's own chart of that run, from ``start`` on.
+
+    The replay needs no TensorFlow (the forecasts are already computed); with the run's
+    candles and parameters (``trade_from`` included) its fills are the run's.
+    """
+    import backtrader as bt
+
+    from strategies.forecast import ForecastStrategy
+    from strategies.runner import make_cerebro
+
+    plt = _agg_backtrader_plot()
+    cerebro = make_cerebro(candles, cash=cash)
+    cerebro.addstrategy(ForecastStrategy, forecasts=forecasts, **strategy_params)
+    cerebro.addobserver(bt.observers.Value)
+    cerebro.addobserver(bt.observers.BuySell, barplot=True)
+    cerebro.run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figures = cerebro.plot(
+            iplot=False,
+            volume=False,
+            style="line",
+            start=None
+            if start is None
+            else start.tz_convert("UTC").tz_localize(None).to_pydatetime(),
+        )
+    fig = figures[0][0]
+    bottom = max(fig.axes, key=lambda ax: -ax.get_position().y0)
+    bottom.tick_params(labelbottom=True, labelrotation=20)
+    fig.set_size_inches(12, 8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
+    plt.close("all")
+    return buf.getvalue()
