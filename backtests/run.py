@@ -112,6 +112,23 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     return candles, source
 
 
+def strategy_params(
+    config: RunConfig, trade_from: pd.Timestamp
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The costs every strategy pays and the forecast rules, from ``[strategy]``."""
+    st = config.strategy
+    costs = dict(fee=st.fee, slippage=st.slippage, stake=st.stake, trade_from=trade_from)
+    rules = dict(
+        entry=st.entry,
+        exit=st.exit,
+        allow_short=st.allow_short,
+        vol_target=st.vol_target,
+        vol_window=st.vol_window,
+        stop_loss=st.stop_loss,
+    )
+    return costs, rules
+
+
 def _walkforward(config: RunConfig, cache_dir: Path | None, progress: FoldProgress | None) -> Any:
     from models.walkforward import WalkForward
 
@@ -155,17 +172,8 @@ def simulate(
             f"{len(candles)} bars: lower train_bars or use more data"
         )
     oos_start = candles.index[wf_cfg.train_bars]
-    costs = dict(
-        fee=st.fee, slippage=st.slippage, stake=st.stake, cash=st.cash, trade_from=oos_start
-    )
-    rules = dict(
-        entry=st.entry,
-        exit=st.exit,
-        allow_short=st.allow_short,
-        vol_target=st.vol_target,
-        vol_window=st.vol_window,
-        stop_loss=st.stop_loss,
-    )
+    costs, rules = strategy_params(config, oos_start)
+    costs["cash"] = st.cash
 
     def bars(name: str) -> Callable[[int, int], None] | None:
         if bar_progress is None:
@@ -372,20 +380,9 @@ def _backtrader_chart(sim: Simulation, config: RunConfig) -> bytes:
     """Backtrader's own chart of the LSTM strategy over the out-of-sample bars."""
     from backtests.report.btchart import backtrader_chart_png
 
+    costs, rules = strategy_params(config, sim.oos_start)
+    params = {**costs, **rules, "label": MODEL_NAME}
     st = config.strategy
-    params = dict(
-        fee=st.fee,
-        slippage=st.slippage,
-        stake=st.stake,
-        entry=st.entry,
-        exit=st.exit,
-        allow_short=st.allow_short,
-        vol_target=st.vol_target,
-        vol_window=st.vol_window,
-        stop_loss=st.stop_loss,
-        label=MODEL_NAME,
-        trade_from=sim.oos_start,
-    )
     return backtrader_chart_png(
         sim.candles, sim.forecasts, strategy_params=params, cash=st.cash, start=sim.oos_start
     )

@@ -287,6 +287,15 @@ class WalkForward:
         self.cache_dir = cache_dir
         self.progress = progress
 
+    def replace(self, **changes: Any) -> WalkForward:
+        """A copy with some parameters changed (e.g. ``cache_dir``)."""
+        params = {
+            name: getattr(self, name)
+            for name in ("forecaster", "train_bars", "retrain_every", "expanding", "gap",
+                         "warm_start", "warm_start_epochs", "cache_dir", "progress")
+        }  # fmt: skip
+        return WalkForward(**{**params, **changes})
+
     @property
     def config(self) -> ForecasterConfig:
         """The forecaster configuration every fold is built from."""

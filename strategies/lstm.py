@@ -127,22 +127,9 @@ class LSTMForecast(bt.Indicator):
         """The walk-forward with a cache dir: ``next()`` needs the fold models on disk."""
         if self._wf.cache_dir is not None:
             return self._wf
-        from models.walkforward import WalkForward
-
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="lstmforecast-")
-        wf = self._wf
-        return WalkForward(
-            wf.forecaster,
-            train_bars=wf.train_bars,
-            retrain_every=wf.retrain_every,
-            expanding=wf.expanding,
-            gap=wf.gap,
-            warm_start=wf.warm_start,
-            warm_start_epochs=wf.warm_start_epochs,
-            cache_dir=self._tmp.name,
-            progress=wf.progress,
-        )
+        return self._wf.replace(cache_dir=self._tmp.name)
 
     # ----------------------------------------------------------------------- data
     def _frame(self, stop: int) -> pd.DataFrame:
