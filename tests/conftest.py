@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,3 +71,20 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.fake_binance import guard_loopback
 
     guard_loopback(monkeypatch)
+
+
+@pytest.fixture
+def fake() -> Iterator[Any]:
+    """A running loopback fake Binance (``tests.fake_binance.FakeBinance``)."""
+    from tests.fake_binance import FakeBinance
+
+    with FakeBinance() as server:
+        yield server
+
+
+@pytest.fixture
+def ex(fake: Any) -> Any:
+    """A real ``ccxt.binance`` pointed at :func:`fake`."""
+    from tests.fake_binance import make_exchange
+
+    return make_exchange(fake)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-import ccxt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,26 +24,9 @@ from backtests.data.cache import (
 from backtests.data.exchange import fetch_ohlcv
 from models.errors import DataError
 from tests.conftest import make_candles
-from tests.fake_binance import FakeBinance, guard_loopback, make_exchange
+from tests.fake_binance import FakeBinance, guard_loopback
 
 KEY = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1d"}
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test here may reach any host but the loopback."""
-    guard_loopback(monkeypatch)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeBinance]:
-    with FakeBinance() as server:
-        yield server
-
-
-@pytest.fixture
-def ex(fake: FakeBinance) -> ccxt.binance:
-    return make_exchange(fake)
 
 
 def _path(root: Path) -> Path:

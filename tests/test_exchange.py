@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,28 +16,11 @@ from backtests.data.cache import cache_path, read_cache
 from backtests.data.exchange import build_exchange, fetch_ohlcv
 from models.errors import DataError
 from tests.conftest import BTC_1D
-from tests.fake_binance import FakeBinance, guard_loopback, make_exchange
+from tests.fake_binance import FakeBinance, make_exchange
 
 SECRET = "sEcReT-0123456789abcdef-never-store"
 API_KEY = "aPiKeY-9876543210fedcba-never-store"
 LIMIT = 500
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test here may reach any host but the loopback."""
-    guard_loopback(monkeypatch)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeBinance]:
-    with FakeBinance() as server:
-        yield server
-
-
-@pytest.fixture
-def ex(fake: FakeBinance) -> ccxt.binance:
-    return make_exchange(fake)
 
 
 @pytest.fixture
