@@ -144,7 +144,17 @@ class LSTMForecast(bt.Indicator):
         return _to_frame(self.data.datetime.get(size=n), arrays)
 
     # ----------------------------------------------------------------------- runonce
+    def oncestart(self, start: int, end: int) -> None:
+        # Backtrader calls oncestart for the first bar, then once for the rest: compute every
+        # bar in one batched pass here (values at bar i use bars <= i only either way)
+        self._once_until = int(self.data.buflen())
+        self._compute(start, self._once_until)
+
     def once(self, start: int, end: int) -> None:
+        if end > getattr(self, "_once_until", 0):
+            self._compute(start, end)
+
+    def _compute(self, start: int, end: int) -> None:
         frame = self._frame(end)
         fc, fold, age = self.lines.forecast.array, self.lines.fold.array, self.lines.age.array
         if self._mode == "fixed":
