@@ -18,8 +18,9 @@ Fold cache (``cache_dir``)
 --------------------------
 ``cache_dir/folds/<key>/`` holds ``model.keras`` (LSTM only), ``model.json`` (sidecar),
 ``forecasts.npy`` and ``fold.json`` (written last: the commit marker, with the SHA-256 of each
-file). ``key`` = SHA-256 of (:data:`CACHE_VERSION`, forecaster config, training-slice hash,
-fold parameters, warm-start parent's model hash and epochs). A rerun reuses entries; a changed
+file). ``key`` = SHA-256 of (:data:`CACHE_VERSION`, numpy/pandas/TensorFlow/Keras versions,
+forecaster config, training-slice hash, fold parameters, warm-start parent's model hash and
+epochs). A rerun reuses entries; a changed
 input changes the key of the folds it touches (and, when warm starting, of every later fold);
 a killed run resumes from the last committed fold; an entry that fails its checks is logged,
 deleted and retrained. Stored forecasts are reused only when the prediction slice's hash
@@ -28,6 +29,7 @@ matches, otherwise they are recomputed from the cached model (bit-identical to a
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -135,6 +137,21 @@ class WalkForwardResult:
                 "age": self.age,
             }
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _library_versions(kind: str) -> dict[str, str]:
+    """Versions a trained fold depends on: a library upgrade must not reuse old folds."""
+    import importlib.metadata
+
+    names = ("numpy", "pandas") + (("tensorflow", "keras") if kind == "lstm" else ())
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "none"
+    return out
 
 
 def plan_folds(
@@ -336,6 +353,7 @@ class WalkForward:
         cfg = self.config
         doc = {
             "version": CACHE_VERSION,
+            "libraries": _library_versions(cfg.kind),
             "config": cfg.to_dict(),
             "train_hash": train_hash,
             "fold": {
