@@ -10,7 +10,6 @@ out-of-sample bar. :func:`run_backtest` adds the reports.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import pandas as pd
 
 from backtests.config import DataConfig, RunConfig
 from models._io import atomic_write, atomic_write_text
+from models._repro import installed_versions
 from models.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -250,13 +250,7 @@ def simulate(
 # ------------------------------------------------------------------------------ reporting
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages a result depends on."""
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return {"python": platform.python_version(), **installed_versions(PACKAGES)}
 
 
 def _fold_table(sim: Simulation) -> pd.DataFrame:

@@ -1,7 +1,10 @@
-"""Seeding for bit-identical Keras training (imports TensorFlow: call only where training)."""
+"""Reproducibility: seeding for bit-identical Keras training (imports TensorFlow: call only
+where training) and the installed versions a result depends on."""
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import logging
 import os
 
@@ -23,3 +26,19 @@ def seed_everything(seed: int) -> None:
     keras.backend.clear_session()
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
+
+
+def installed_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Installed distribution versions of ``names`` (``'not installed'`` where absent)."""
+    return dict(_versions(names))
+
+
+@functools.lru_cache(maxsize=16)
+def _versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for name in names:
+        try:
+            out.append((name, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            out.append((name, "not installed"))
+    return tuple(out)

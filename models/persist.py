@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from models._io import atomic_write_text
+from models._repro import installed_versions
 from models.errors import ModelFileError
 
 logger = logging.getLogger(__name__)
@@ -36,19 +37,8 @@ def sidecar_path(path: str | Path) -> Path:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages a saved model depends on (TF/Keras only if already imported)."""
-    import numpy
-    import pandas
-
-    out = {
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-    }
-    for name in ("keras", "tensorflow"):
-        mod = sys.modules.get(name)
-        if mod is not None and hasattr(mod, "__version__"):
-            out[name] = str(mod.__version__)
-    return out
+    names = ("numpy", "pandas") + tuple(n for n in ("keras", "tensorflow") if n in sys.modules)
+    return {"python": platform.python_version(), **installed_versions(names)}
 
 
 def write_sidecar(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -29,7 +29,6 @@ matches, otherwise they are recomputed from the cached model (bit-identical to a
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import logging
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from models._io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file
+from models._repro import installed_versions
 from models.config import ForecasterConfig, build_forecaster
 from models.errors import InputError, ModelFileError
 from models.features import check_candles, hash_candles, target_fwd_ret
@@ -139,19 +139,10 @@ class WalkForwardResult:
         )
 
 
-@functools.lru_cache(maxsize=4)
 def _library_versions(kind: str) -> dict[str, str]:
     """Versions a trained fold depends on: a library upgrade must not reuse old folds."""
-    import importlib.metadata
-
     names = ("numpy", "pandas") + (("tensorflow", "keras") if kind == "lstm" else ())
-    out = {}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "none"
-    return out
+    return installed_versions(names)
 
 
 def plan_folds(
