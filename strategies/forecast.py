@@ -7,7 +7,6 @@ import math
 
 import backtrader as bt
 import numpy as np
-import pandas as pd
 
 from strategies.base import RecordingStrategy
 from strategies.indicators import LastReturn, SeriesForecast
@@ -127,10 +126,3 @@ class PersistenceSignal(ForecastStrategy):
 
     def make_forecast(self) -> bt.LineSeries:
         return LastReturn(self.data)
-
-
-def forecasts_from_series(series: pd.Series) -> pd.Series:
-    """Validate a forecast Series for replay: float, UTC DatetimeIndex."""
-    index = pd.DatetimeIndex(series.index)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    return pd.Series(series.to_numpy(dtype="float64"), index=index, name=series.name)

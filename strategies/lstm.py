@@ -29,7 +29,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from strategies.feeds import bt_num_to_utc
+from strategies.feeds import bt_num_to_utc, feed_frame
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +139,7 @@ class LSTMForecast(bt.Indicator):
 
     def _frame_tail(self, size: int | None = None) -> pd.DataFrame:
         """The last ``size`` bars seen so far (all of them for ``None``)."""
-        n = len(self.data) if size is None else min(size, len(self.data))
-        arrays = {c: getattr(self.data, c).get(size=n) for c in _OHLCV}
-        return _to_frame(self.data.datetime.get(size=n), arrays)
+        return feed_frame(self.data, size)
 
     # ----------------------------------------------------------------------- runonce
     def oncestart(self, start: int, end: int) -> None:
