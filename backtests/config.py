@@ -53,7 +53,7 @@ class WalkForwardConfig:
     expanding: bool = False  # train on all history instead of the last train_bars
     gap: int | None = None  # purge; None = the forecast horizon
     warm_start: bool = True  # start each fold from the previous fold's weights
-    warm_start_epochs: int = 5  # epochs of a warm-started fold
+    warm_start_epochs: int = 2  # epochs of a warm-started fold
 
     def __post_init__(self) -> None:
         for name in ("train_bars", "retrain_every", "warm_start_epochs"):

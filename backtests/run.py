@@ -27,6 +27,7 @@ from backtests.config import DataConfig, RunConfig
 from models._io import atomic_write, atomic_write_text
 from models._repro import installed_versions
 from models.errors import InputError
+from models.executor import Executor
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ FoldProgress = Callable[[int, int, dict[str, Any]], None]
 BarProgress = Callable[[str, int, int], None]
 
 MODEL_NAME = "LSTM"
+#: Fold columns that vary run to run: kept in the manifest, not in the fold table.
+TIMING_COLUMNS = ("seconds", "fit_seconds", "predict_seconds", "cached")
 BASELINE_NAMES = ("Buy & hold", "SMA cross", "Persistence sign")
 PACKAGES = (
     "lstm-backtrader",
@@ -129,7 +132,12 @@ def strategy_params(
     return costs, rules
 
 
-def _walkforward(config: RunConfig, cache_dir: Path | None, progress: FoldProgress | None) -> Any:
+def _walkforward(
+    config: RunConfig,
+    cache_dir: Path | None,
+    progress: FoldProgress | None,
+    executor: Executor | None = None,
+) -> Any:
     from models.walkforward import WalkForward
 
     wf = config.walkforward
@@ -143,6 +151,7 @@ def _walkforward(config: RunConfig, cache_dir: Path | None, progress: FoldProgre
         warm_start_epochs=wf.warm_start_epochs,
         cache_dir=cache_dir,
         progress=progress,
+        executor=executor,
     )
 
 
@@ -154,11 +163,14 @@ def simulate(
     forecast_fn: ForecastFn | None = None,
     fold_progress: FoldProgress | None = None,
     bar_progress: BarProgress | None = None,
+    executor: Executor | None = None,
 ) -> Simulation:
     """Walk-forward forecasts and all strategies on ``candles``.
 
     ``forecast_fn`` replaces the walk-forward LSTM by any function of the candles returning a
     forecast Series (the look-ahead audit uses it to prove it catches a leaking forecaster).
+    ``executor`` trains independent folds (``warm_start = false``) in other processes or on a
+    Dask cluster (see :mod:`models.executor`); the numbers are the same without it.
     """
     from models.features import target_fwd_ret
     from strategies.baselines import BuyAndHold, SMACross
@@ -184,7 +196,7 @@ def simulate(
     if forecast_fn is None:
         from strategies.lstm import LSTMForecast
 
-        wf = _walkforward(config, cache_dir, fold_progress)
+        wf = _walkforward(config, cache_dir, fold_progress, executor)
         holder: dict[str, Any] = {}
 
         class _LSTMStrategy(ForecastStrategy):
@@ -311,8 +323,9 @@ def write_run(
         "sha256": data_hash,
     }
     folds = _fold_table(sim)
-    timings = folds[["fold", "seconds", "cached"]] if len(folds) else pd.DataFrame()
-    folds = folds.drop(columns=["seconds", "cached"], errors="ignore")  # run-to-run noise
+    timing_cols = [c for c in TIMING_COLUMNS if c in folds.columns]
+    timings = folds[["fold", *timing_cols]] if len(folds) else pd.DataFrame()
+    folds = folds.drop(columns=timing_cols, errors="ignore")  # run-to-run noise
     metrics = forecast_diagnostics(sim)
     significance = [sharpe_significance(r, ppy, n_trials=n_trials) for r in (lstm, bh)]
     notes = [
@@ -443,6 +456,7 @@ def run_backtest(
     n_trials: int = 1,
     fold_progress: FoldProgress | None = None,
     bar_progress: BarProgress | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Run the whole backtest and write ``reports_dir/<run-id>/`` (and ``reports_dir/latest``)."""
     from models.features import hash_candles
@@ -454,6 +468,7 @@ def run_backtest(
         cache_dir=cache_dir or default_cache_dir(),
         fold_progress=fold_progress,
         bar_progress=bar_progress,
+        executor=executor,
     )
     run_dir = Path(reports_dir) / run_id_for(config, hash_candles(candles))
     summary = write_run(

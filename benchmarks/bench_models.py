@@ -1,14 +1,16 @@
 """Benchmark the LSTM forecaster on the real BTC/USDT daily candles.
 
 Run ``.venv/bin/python benchmarks/bench_models.py`` from the repo root. Prints, for the default
-model (lookback 60, units (50, 50), batch 64):
+model (lookback 60, units (50, 50), batch 128):
 
 * batched inference (``LSTMForecaster.predict`` over every window of the series) in windows/s;
 * one ``model.predict`` per bar (on a subset of bars, extrapolated), and the ``predict_last``
   fast path per bar, in windows/s, with the speed-up of the batched path in the same run;
 * the largest difference between the batched and the per-bar forecasts (must be < 1e-5);
-* training throughput in windows/s per epoch (epochs timed by a callback on the already traced
-  model, so Keras' one-off tracing is excluded; no validation pass).
+* training throughput in windows/s per epoch through the compiled training step every fit uses
+  (traced once per process, so tracing is excluded; no validation pass);
+* the physical limit: windows/s the CPU's fp32 peak (cores x GHz x SIMD FMA FLOPs/cycle) would
+  allow for the model's forward FLOPs, and the share of it inference and training reach.
 
 Every timing is the median of ``--repeats`` runs.
 """
@@ -35,6 +37,31 @@ def _median_time(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def forward_flops(lookback: int, n_features: int, units: tuple[int, ...]) -> float:
+    """FLOPs of one window's forward pass (2 per multiply-add; gate nonlinearities ignored)."""
+    total, n_in = 0.0, n_features
+    for u in units:
+        total += lookback * 2 * 4 * u * (n_in + u)  # 4 gates: x @ W + h @ U per step
+        n_in = u
+    return total + 2 * n_in  # dense head
+
+
+def cpu_peak_flops() -> tuple[float, str]:
+    """Estimated fp32 peak of this machine: cores x GHz x FLOPs/cycle from the SIMD width."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = next((ln for ln in info.splitlines() if ln.startswith("flags")), "")
+    mhz = next((float(ln.split(":")[1]) for ln in info.splitlines() if "cpu MHz" in ln), 2000.0)
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    per_cycle = lanes * 2 * 2  # 2 FMA units x (multiply + add)
+    peak = (cores or 1) * mhz * 1e6 * per_cycle
+    note = (
+        f"peak {peak / 1e9:.0f} GFLOP/s = {cores} cores x {mhz / 1e3:.1f} GHz x {per_cycle} "
+        f"FLOP/cycle ({'AVX-512' if lanes == 16 else 'AVX2' if lanes == 8 else 'SSE'} FMA)"
+    )
+    return peak, note
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,34 +124,31 @@ def main(argv: list[str] | None = None) -> int:
     diff_predict = float(np.max(np.abs(slow - pred.to_numpy()[subset])))
     diff_last = float(np.max(np.abs(per_bar_last() - pred.to_numpy()[subset])))
 
-    # ---- training throughput: more epochs on the fitted (already traced) model, so that
-    # Keras' one-off tracing is excluded; windows as fit() builds them
-    import keras
+    # ---- training throughput through the compiled training step every fit uses
+    # (models._trainer: traced once per process, so tracing is excluded): time fits of 1 and
+    # of 1 + repeats epochs on the same windows; the difference is the epochs' cost
+    from models._trainer import trainer_for
 
     train_pos = candles.index.get_indexer(fitted.train_index_)
     x_tr = gather_windows(z, train_pos, fitted.lookback)
     y_all = np.log(candles["close"].shift(-fitted.horizon) / candles["close"]).to_numpy()
     y_tr = ((y_all[train_pos] - fitted.target_mean_) / fitted.target_std_).astype("float32")
     n_windows = len(x_tr)
-    epoch_times: list[float] = []
-
-    class _EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: object = None) -> None:
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: object = None) -> None:
-            epoch_times.append(time.perf_counter() - self.t0)
-
-    model.fit(
-        x_tr,
-        y_tr,
-        epochs=args.repeats + 1,
-        batch_size=fitted.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[_EpochTimer()],
+    trainer = trainer_for(
+        fitted._architecture(len(fitted.features)), fitted.batch_size, fitted.learning_rate
     )
-    per_epoch = statistics.median(epoch_times[1:])
+
+    def fit(epochs: int) -> None:
+        trainer.fit(x_tr, y_tr, None, seed=0, epochs=epochs, patience=10**6)
+
+    fit(1)  # warm-up
+    t_one = _median_time(lambda: fit(1), args.repeats)
+    t_more = _median_time(lambda: fit(1 + args.repeats), args.repeats)
+    per_epoch = (t_more - t_one) / args.repeats
+
+    # ---- the physical limit: multiply-adds of one forward pass vs the CPU's peak
+    flops = forward_flops(fitted.lookback, len(fitted.features), tuple(fitted.units))
+    peak, peak_note = cpu_peak_flops()
 
     batched_wps = n_pred / batched_s
     rows = [
@@ -148,10 +172,24 @@ def main(argv: list[str] | None = None) -> int:
             f"{per_epoch:.2f} s/epoch for {n_windows} windows, batch {fitted.batch_size}",
         ),
     ]
+    inf_flops = batched_wps * flops
+    train_flops = n_windows / per_epoch * 3 * flops  # forward + backward ~ 3x forward
+    rows.append(
+        (
+            "physical limit (fp32 peak)",
+            f"{peak / flops:,.0f}",
+            "",
+            f"{flops / 1e6:.2f} MFLOP/window forward; {peak_note}",
+        )
+    )
     print(f"\nmodel: lookback {fitted.lookback}, units {fitted.units}, median of {args.repeats}")
     print(f"{'path':32} {'windows/s':>12} {'vs batched':>16}  detail")
     for name, wps, ratio, detail in rows:
         print(f"{name:32} {wps:>12} {ratio:>16}  {detail}")
+    print(
+        f"\ninference reaches {inf_flops / 1e9:.1f} GFLOP/s = {inf_flops / peak:.1%} of the "
+        f"estimated peak; training {train_flops / 1e9:.1f} GFLOP/s = {train_flops / peak:.1%}"
+    )
     ok = diff_predict < 1e-5 and diff_last < 1e-5
     print(f"\nforecasts agree to 1e-5: {'yes' if ok else 'NO'}")
     return 0 if ok else 1

@@ -60,7 +60,7 @@ class ForecasterConfig:
     units: tuple[int, ...] = (50, 50)
     dropout: float = 0.2
     epochs: int = 50
-    batch_size: int = 64
+    batch_size: int = 128
     learning_rate: float = 1e-3
     validation_fraction: float = 0.1
     patience: int = 5

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 #: Windows per inference call. Every call is padded to this size so that a window's forecast
 #: never depends on how many other windows are predicted with it (bit-exact truncation).
-PREDICT_CHUNK = 256
+PREDICT_CHUNK = 256  # = models._trainer.CHUNK
 
 _PARAMS: tuple[str, ...] = (
     "lookback",
@@ -61,6 +62,17 @@ def weights_hash(weights: list[np.ndarray]) -> str:
         h.update(f"{arr.dtype.str}{arr.shape}".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
+
+
+#: Weights of the ``.keras`` files this process saved (resolved path -> (SHA-256, weights)):
+#: a warm start from the previous fold's file skips deserialising it (the hash is checked).
+_SAVED: OrderedDict[str, tuple[str, list[np.ndarray]]] = OrderedDict()
+
+
+def _remember_saved(path: Path, weights: list[np.ndarray]) -> None:
+    _SAVED[str(path.resolve())] = (sha256_file(path), [np.array(w) for w in weights])
+    while len(_SAVED) > 4:
+        _SAVED.popitem(last=False)
 
 
 class _RetracingFilter(logging.Filter):
@@ -107,14 +119,18 @@ class LSTMForecaster:
 
     Attributes
     ----------
+    weights_ : list of ndarray
+        The fitted network's weights (``get_weights`` order).
     model_ : keras.Model
-        The fitted network (output: the *standardised* target).
+        The fitted network (output: the *standardised* target), built on first access.
     scaler_ : StandardScaler
         Feature statistics of the training windows' rows.
     target_mean_, target_std_ : float
         Statistics of the training labels; forecasts are ``output * std + mean``.
     history_ : dict
-        Keras history (``loss``, ``val_loss`` per epoch, standardised units).
+        Training history (``loss``, ``val_loss`` per epoch, standardised units; a warm start
+        adds ``initial_val_loss``, the starting weights' validation loss, which the fit keeps
+        unless an epoch beats it).
     n_epochs_ : int
         Epochs run. ``best_val_loss_``: lowest validation MSE (standardised), NaN without one.
     train_range_ : tuple of Timestamp
@@ -135,7 +151,7 @@ class LSTMForecaster:
         units: tuple[int, ...] = (50, 50),
         dropout: float = 0.2,
         epochs: int = 50,
-        batch_size: int = 64,
+        batch_size: int = 128,
         learning_rate: float = 1e-3,
         validation_fraction: float = 0.1,
         patience: int = 5,
@@ -192,29 +208,25 @@ class LSTMForecaster:
         feats = compute_features(candles, tuple(self.features)).to_numpy(dtype="float64")
         return self.scaler_.transform(feats)
 
-    def _build_model(self, n_features: int) -> Any:
-        import keras
+    def _architecture(self, n_features: int) -> Any:
+        from models._trainer import Architecture
 
         cfg = self.config
-        layers: list[Any] = [keras.Input(shape=(cfg.lookback, n_features), name="window")]
-        for i, units in enumerate(cfg.units):
-            last = i == len(cfg.units) - 1
-            layers.append(keras.layers.LSTM(units, return_sequences=not last, name=f"lstm_{i}"))
-            if cfg.dropout > 0:
-                layers.append(keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}"))
-        layers.append(keras.layers.Dense(1, name="fwd_ret"))
-        return keras.Sequential(layers, name="lstm_forecaster")
+        return Architecture(cfg.lookback, int(n_features), cfg.units, float(cfg.dropout))
 
     @staticmethod
     def _initial_weights(source: LSTMForecaster | str | Path) -> list[np.ndarray]:
         if isinstance(source, LSTMForecaster):
             source._check_fitted()
-            return source.model_.get_weights()
+            return list(source.weights_)
         import keras
 
         path = Path(source)
         if not path.is_file():
             raise ModelFileError(f"{path}: warm-start model not found; fix the path")
+        memo = _SAVED.get(str(path.resolve()))
+        if memo is not None and sha256_file(path) == memo[0]:
+            return list(memo[1])  # this process saved exactly this file
         try:
             model = keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
@@ -287,44 +299,37 @@ class LSTMForecaster:
 
         init = None if init_weights_from is None else self._initial_weights(init_weights_from)
 
-        import keras
+        from models._repro import deterministic_ops
+        from models._trainer import trainer_for
 
-        from models._repro import seed_everything
-
-        seed_everything(cfg.seed)
-        model = self._build_model(feats.shape[1])
+        deterministic_ops()
+        arch = self._architecture(feats.shape[1])
+        trainer = trainer_for(arch, cfg.batch_size, cfg.learning_rate)
         if init is not None:
-            expected = [tuple(w.shape) for w in model.get_weights()]
+            expected = [tuple(w.shape) for w in trainer.model.get_weights()]
             if [tuple(w.shape) for w in init] != expected:
                 raise InputError(
                     "fit: warm-start weights have another architecture (lookback, features, "
                     "units); warm start only from the same configuration"
                 )
-            model.set_weights(init)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
-        stop = keras.callbacks.EarlyStopping(
-            monitor="val_loss" if n_val else "loss",
-            patience=cfg.patience,
-            restore_best_weights=True,
-        )
-        hist = model.fit(
+        outcome = trainer.fit(
             x_tr,
             y_tr,
-            validation_data=val_data,
+            val_data,
+            seed=cfg.seed,
             epochs=n_epochs,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            callbacks=[stop],
-            verbose=0,
+            patience=cfg.patience,
+            init_weights=init,
         )
 
-        self.model_ = model
+        self.weights_ = outcome.weights
+        self._model = None
         self.scaler_ = scaler
         self.target_mean_ = t_mean
         self.target_std_ = t_std
-        self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        self.history_ = {k: [float(v) for v in vals] for k, vals in outcome.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
-        vl = self.history_.get("val_loss")
+        vl = self.history_.get("val_loss", []) + self.history_.get("initial_val_loss", [])
         self.best_val_loss_ = float(min(vl)) if vl else float("nan")
         first = max(0, int(train_ends[0]) - cfg.lookback + 1 - feature_warmup(cfg.features))
         last = int(ends[-1]) + cfg.horizon
@@ -344,21 +349,23 @@ class LSTMForecaster:
 
     # ----------------------------------------------------------------- inference
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "weights_"):
             raise InputError("LSTMForecaster is not fitted: call fit or load first")
 
     def _inference_fn(self) -> Any:
+        """The compiled inference call, shared by every forecaster of this architecture in the
+        process (traced once); this forecaster's weights are swapped in when needed."""
         fn = getattr(self, "_infer_fn", None)
         if fn is None:
-            import tensorflow as tf
+            from models._trainer import predictor_for
 
-            model = self.model_
-            n_features = len(self.features)
-            spec = tf.TensorSpec([None, int(self.lookback), n_features], tf.float32)
+            pred = predictor_for(self._architecture(len(self.features)))
+            token = self._token = getattr(self, "_token", None) or object()
+            weights = self.weights_
 
-            @tf.function(input_signature=[spec], reduce_retracing=True)
             def fn(x: Any) -> Any:
-                return model(x, training=False)
+                pred.load(token, weights)
+                return pred.call(x)
 
             self._infer_fn = fn
             _quiet_retracing_warning()
@@ -366,17 +373,9 @@ class LSTMForecaster:
 
     def _infer(self, windows: np.ndarray) -> np.ndarray:
         """Forecasts (float64, return units) of scaled windows, in padded chunks."""
-        fn = self._inference_fn()
-        m = len(windows)
-        out = np.empty(m, dtype="float64")
-        for start in range(0, m, PREDICT_CHUNK):
-            chunk = windows[start : start + PREDICT_CHUNK]
-            k = len(chunk)
-            if k < PREDICT_CHUNK:
-                pad = np.zeros((PREDICT_CHUNK - k, *chunk.shape[1:]), dtype="float32")
-                chunk = np.concatenate([chunk, pad])
-            res = np.asarray(fn(np.ascontiguousarray(chunk, dtype="float32")))
-            out[start : start + k] = res[:k, 0].astype("float64")
+        from models._trainer import predict_windows
+
+        out = predict_windows(windows, self._inference_fn())
         return out * self.target_std_ + self.target_mean_
 
     def predict(self, candles: pd.DataFrame) -> pd.Series:
@@ -419,7 +418,19 @@ class LSTMForecaster:
     def model_hash(self) -> str:
         """SHA-256 of the fitted weights (identical weights <=> identical hash)."""
         self._check_fitted()
-        return weights_hash(self.model_.get_weights())
+        return weights_hash(self.weights_)
+
+    @property
+    def model_(self) -> Any:
+        """The fitted Keras network (built from :attr:`weights_` on first access)."""
+        self._check_fitted()
+        if getattr(self, "_model", None) is None:
+            from models._trainer import build_network
+
+            model = build_network(self._architecture(len(self.features)), int(self.seed))
+            model.set_weights(self.weights_)
+            self._model = model
+        return self._model
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
@@ -435,10 +446,18 @@ class LSTMForecaster:
         tmpdir = Path(tempfile.mkdtemp(prefix="lstm-save-"))
         try:
             tmp_model = tmpdir / "model.keras"
-            self.model_.save(tmp_model)
+            from models._trainer import predictor_for
+
+            # the process's inference network of this architecture, holding our weights:
+            # saving it avoids building a network per walk-forward fold
+            self._inference_fn()
+            pred = predictor_for(self._architecture(len(self.features)))
+            pred.load(self._token, self.weights_)
+            pred.model.save(tmp_model)
             atomic_write(dest, lambda tmp: shutil.copyfile(tmp_model, tmp))
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
+        _remember_saved(dest, self.weights_)
         best = self.best_val_loss_
         write_sidecar(
             dest,
@@ -500,7 +519,8 @@ class LSTMForecaster:
             ) from None
         try:
             out = cls.from_config(ForecasterConfig.from_dict(doc["config"]))
-            out.model_ = model
+            out.weights_ = model.get_weights()
+            out._model = model
             out.scaler_ = StandardScaler.from_dict(doc["scaler"])
             out.target_mean_ = float(doc["target"]["mean"])
             out.target_std_ = float(doc["target"]["std"])

@@ -29,6 +29,7 @@ matches, otherwise they are recomputed from the cached model (bit-identical to a
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -47,6 +48,7 @@ from models._io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha2
 from models._repro import installed_versions
 from models.config import ForecasterConfig, build_forecaster
 from models.errors import InputError, ModelFileError
+from models.executor import Executor
 from models.features import check_candles, hash_candles, target_fwd_ret
 from models.metrics import directional_accuracy, rmse
 from models.persist import load_forecaster, sidecar_path
@@ -54,7 +56,7 @@ from models.persist import load_forecaster, sidecar_path
 logger = logging.getLogger(__name__)
 
 #: Part of every cache key: bump when training, features or the artifact layout change.
-CACHE_VERSION = "lstm-backtrader/wf-fold/1"
+CACHE_VERSION = "lstm-backtrader/wf-fold/2"
 
 FOLD_COLUMNS: tuple[str, ...] = (
     "fold",
@@ -68,6 +70,8 @@ FOLD_COLUMNS: tuple[str, ...] = (
     "directional_accuracy",
     "model_hash",
     "seconds",
+    "fit_seconds",
+    "predict_seconds",
     "cached",
 )
 
@@ -96,6 +100,47 @@ class FoldResult:
     model_hash: str
     seconds: float
     model_path: str
+    fit_seconds: float = float("nan")
+    predict_seconds: float = float("nan")
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """One independent fold for an executor: a config and data slices, nothing Keras."""
+
+    config: ForecasterConfig
+    train: pd.DataFrame
+    predict: pd.DataFrame
+    first_forecast: pd.Timestamp
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class FoldPayload:
+    """What :func:`run_fold_task` sends back: the fold's result and its saved files' bytes."""
+
+    result: FoldResult
+    files: dict[str, bytes]
+
+
+def run_fold_task(task: FoldTask) -> FoldPayload:
+    """Train one fold in a private temporary folder (any process or cluster worker) and return
+    its forecasts plus the bytes of the saved model files; the caller stores them."""
+    with tempfile.TemporaryDirectory(prefix="lstm-bt-fold-") as tmp:
+        res = train_fold(
+            task.config,
+            task.train,
+            task.predict,
+            task.first_forecast,
+            Path(tmp) / "model.keras",
+            epochs=task.epochs,
+        )
+        files = {
+            p.name: p.read_bytes()
+            for p in sorted(Path(tmp).iterdir())
+            if p.is_file() and not p.name.startswith(".")
+        }
+    return FoldPayload(result=res, files=files)
 
 
 @dataclass(frozen=True)
@@ -223,15 +268,19 @@ def train_fold(
     forecaster.fit(train_candles, **kwargs)
     path = Path(model_path)
     forecaster.save(path)
+    t_fit = time.perf_counter()
     pos = int(predict_candles.index.searchsorted(first_forecast))
     forecasts = forecaster.predict(predict_candles).to_numpy(dtype="float64")[pos:]
+    t_pred = time.perf_counter()
     return FoldResult(
         forecasts=forecasts,
         val_loss=float(getattr(forecaster, "best_val_loss_", float("nan"))),
         epochs=int(getattr(forecaster, "n_epochs_", 0)),
         model_hash=forecaster.model_hash(),
-        seconds=time.perf_counter() - t0,
+        seconds=t_pred - t0,
         model_path=str(path),
+        fit_seconds=t_fit - t0,
+        predict_seconds=t_pred - t_fit,
     )
 
 
@@ -271,6 +320,11 @@ class WalkForward:
         Folder of the content-addressed fold cache (None: no cache).
     progress
         Called after each fold as ``progress(fold_index, n_folds, fold_row)``.
+    executor
+        Runs independent folds (``warm_start=False`` or baselines) through a
+        :mod:`models.executor` executor (local processes, Dask); ``None`` trains them here, one
+        after the other. Warm-started folds depend on each other and always run here. The
+        results are identical either way.
     """
 
     def __init__(
@@ -281,9 +335,10 @@ class WalkForward:
         expanding: bool = False,
         gap: int | None = None,
         warm_start: bool = True,
-        warm_start_epochs: int = 5,
+        warm_start_epochs: int = 2,
         cache_dir: str | Path | None = None,
         progress: ProgressFn | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.forecaster = forecaster
         self.train_bars = train_bars
@@ -294,13 +349,15 @@ class WalkForward:
         self.warm_start_epochs = warm_start_epochs
         self.cache_dir = cache_dir
         self.progress = progress
+        self.executor = executor
 
     def replace(self, **changes: Any) -> WalkForward:
         """A copy with some parameters changed (e.g. ``cache_dir``)."""
         params = {
             name: getattr(self, name)
             for name in ("forecaster", "train_bars", "retrain_every", "expanding", "gap",
-                         "warm_start", "warm_start_epochs", "cache_dir", "progress")
+                         "warm_start", "warm_start_epochs", "cache_dir", "progress",
+                         "executor")
         }  # fmt: skip
         return WalkForward(**{**params, **changes})
 
@@ -406,8 +463,15 @@ class WalkForward:
         parent_hash: str | None = None
         model_paths: list[str | None] = []
         try:
+            trained: dict[int, FoldPayload] = {}
+            if self.executor is not None and not warm:
+                trained = self._train_independent(candles, plans, root)
+            elif self.executor is not None and self.executor.workers > 1:
+                logger.info("walk-forward: warm-started folds depend on each other: run here")
             for plan in plans:
-                row = self._run_fold(candles, plan, root, warm, parent_path, parent_hash)
+                row = self._run_fold(
+                    candles, plan, root, warm, parent_path, parent_hash, trained.get(plan.fold)
+                )
                 sl = slice(plan.first_forecast, plan.stop)
                 fc[sl] = row.pop("_forecasts")
                 fold_id[sl] = plan.fold
@@ -458,18 +522,14 @@ class WalkForward:
         warm: bool,
         parent_path: str | None,
         parent_hash: str | None,
+        payload: FoldPayload | None = None,
     ) -> dict[str, Any]:
         cfg = self.config
-        train = candles.iloc[plan.train_start : plan.train_stop]
-        predict_slice = candles.iloc[plan.context_start : plan.stop]
-        first_ts = candles.index[plan.first_forecast]
         use_parent = warm and parent_path is not None
         epochs = self.warm_start_epochs if use_parent else None
-        train_hash = hash_candles(train)
-        key = self._cache_key(
-            train_hash, plan, candles, parent_hash if use_parent else None, epochs
+        train, predict_slice, first_ts, key, entry = self._fold_inputs(
+            candles, plan, root, parent_hash if use_parent else None, epochs
         )
-        entry = root / key if self.cache_dir is not None else root / f"fold_{plan.fold:04d}"
         model_path = entry / "model.keras"
         predict_hash = hash_candles(predict_slice)
         base = {
@@ -480,7 +540,8 @@ class WalkForward:
             "last_forecast": candles.index[plan.stop - 1],
         }
 
-        meta = self._read_entry(entry, key) if self.cache_dir is not None else None
+        cached = payload is None and self.cache_dir is not None
+        meta = self._read_entry(entry, key) if cached else None
         if meta is not None:
             t0 = time.perf_counter()
             try:
@@ -497,6 +558,8 @@ class WalkForward:
                     "epochs": meta["epochs"],
                     "model_hash": meta["model_hash"],
                     "seconds": time.perf_counter() - t0,
+                    "fit_seconds": 0.0,
+                    "predict_seconds": time.perf_counter() - t0,
                     "cached": True,
                     "_forecasts": forecasts,
                     "_model_path": str(model_path),
@@ -504,15 +567,21 @@ class WalkForward:
 
         if self.cache_dir is not None and entry.exists():
             shutil.rmtree(entry, ignore_errors=True)
-        res = train_fold(
-            cfg,
-            train,
-            predict_slice,
-            first_ts,
-            model_path,
-            init_weights=parent_path if use_parent else None,
-            epochs=epochs,
-        )
+        if payload is not None:  # trained by the executor: store its files here
+            entry.mkdir(parents=True, exist_ok=True)
+            for name, data in payload.files.items():
+                atomic_write_bytes(entry / name, data)
+            res = dataclasses.replace(payload.result, model_path=str(model_path))
+        else:
+            res = train_fold(
+                cfg,
+                train,
+                predict_slice,
+                first_ts,
+                model_path,
+                init_weights=parent_path if use_parent else None,
+                epochs=epochs,
+            )
         if len(res.forecasts) != plan.stop - plan.first_forecast:
             raise RuntimeError(
                 f"fold {plan.fold}: {len(res.forecasts)} forecasts for "
@@ -526,10 +595,51 @@ class WalkForward:
             "epochs": res.epochs,
             "model_hash": res.model_hash,
             "seconds": res.seconds,
+            "fit_seconds": res.fit_seconds,
+            "predict_seconds": res.predict_seconds,
             "cached": False,
             "_forecasts": res.forecasts,
             "_model_path": res.model_path,
         }
+
+    def _fold_inputs(
+        self,
+        candles: pd.DataFrame,
+        plan: FoldPlan,
+        root: Path,
+        parent_hash: str | None,
+        epochs: int | None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, str, Path]:
+        """Training slice, prediction slice, first forecast time, cache key and entry folder."""
+        train = candles.iloc[plan.train_start : plan.train_stop]
+        predict_slice = candles.iloc[plan.context_start : plan.stop]
+        first_ts = candles.index[plan.first_forecast]
+        key = self._cache_key(hash_candles(train), plan, candles, parent_hash, epochs)
+        entry = root / key if self.cache_dir is not None else root / f"fold_{plan.fold:04d}"
+        return train, predict_slice, first_ts, key, entry
+
+    def _train_independent(
+        self, candles: pd.DataFrame, plans: list[FoldPlan], root: Path
+    ) -> dict[int, FoldPayload]:
+        """Train every fold not in the cache through the executor (folds are independent)."""
+        assert self.executor is not None
+        todo: list[int] = []
+        tasks: list[FoldTask] = []
+        for plan in plans:
+            train, predict_slice, first_ts, key, entry = self._fold_inputs(
+                candles, plan, root, None, None
+            )
+            if self.cache_dir is not None and self._read_entry(entry, key) is not None:
+                continue
+            todo.append(plan.fold)
+            tasks.append(FoldTask(self.config, train, predict_slice, first_ts))
+        if not tasks:
+            return {}
+        logger.info(
+            "walk-forward: training %d independent folds on %s", len(tasks), self.executor.name
+        )
+        payloads = self.executor.map(run_fold_task, tasks)
+        return dict(zip(todo, payloads, strict=True))
 
     @staticmethod
     def _commit_entry(entry: Path, key: str, res: FoldResult, predict_hash: str) -> None:

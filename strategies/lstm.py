@@ -61,7 +61,7 @@ class LSTMForecast(bt.Indicator):
         ("expanding", False),  # walk-forward: train on all history instead of train_bars
         ("gap", None),  # walk-forward: purge between labels and forecasts (None = horizon)
         ("warm_start", True),  # walk-forward: start each fold from the previous weights
-        ("warm_start_epochs", 5),  # walk-forward: epochs of a warm-started fold
+        ("warm_start_epochs", 2),  # walk-forward: epochs of a warm-started fold
         ("cache_dir", None),  # walk-forward: fold cache folder (None: a private temporary one)
         ("progress", None),  # walk-forward: progress(fold, n_folds, row) after each fold
     )

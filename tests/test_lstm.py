@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -114,6 +117,37 @@ def test_same_seed_bit_identical(fitted: LSTMForecaster, data: pd.DataFrame) -> 
     again = LSTMForecaster(**TINY).fit(data.iloc[:200])
     assert again.model_hash() == fitted.model_hash()
     np.testing.assert_array_equal(again.predict(data).to_numpy(), fitted.predict(data).to_numpy())
+
+
+def test_reused_trainer_matches_a_fresh_process(
+    fitted: LSTMForecaster, data: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The compiled steps are reused across fits (models._trainer): fits of other
+    architectures and seeds in between, or a brand-new process, give the same weights."""
+    LSTMForecaster(**{**TINY, "units": (3,), "seed": 7}).fit(data.iloc[:150])
+    LSTMForecaster(**{**TINY, "seed": 8}).fit(data.iloc[10:200])
+    again = LSTMForecaster(**TINY).fit(data.iloc[:200])
+    assert again.model_hash() == fitted.model_hash()
+    csv = tmp_path / "candles.csv"
+    data.iloc[:200].to_csv(csv)
+    code = (
+        "import sys, pandas as pd\n"
+        "from models.lstm import LSTMForecaster\n"
+        f"df = pd.read_csv(sys.argv[1], index_col=0, parse_dates=True)\n"
+        f"print(LSTMForecaster(**{TINY!r}).fit(df).model_hash())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(csv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    reread = pd.read_csv(csv, index_col=0, parse_dates=True)
+    pd.testing.assert_frame_equal(reread, data.iloc[:200], check_freq=False)
+    assert out.stdout.strip().splitlines()[-1] == fitted.model_hash()
 
 
 def test_warm_start_from_forecaster_and_file(

@@ -94,15 +94,12 @@ def test_validation_windows_end_before_forecasts(
     """Through the cache's saved sidecars: validation windows and labels precede each fold."""
     result = _wf(True, cache_dir=tmp_path).run(series)
     _same(result.forecasts, full_run(True).forecasts)  # cache on/off gives the same forecasts
-    sidecars = {
-        json.loads((e / "fold.json").read_text())["model_hash"]: json.loads(
-            (e / "model.json").read_text()
-        )
-        for e in (tmp_path / "folds").iterdir()
-    }
     pos = series.index.get_loc
-    for row in result.folds.itertuples():
-        side = sidecars[row.model_hash]
+    assert len(result.model_paths) == len(result.folds)
+    for row, model_path in zip(result.folds.itertuples(), result.model_paths, strict=True):
+        assert model_path is not None and Path(model_path).parent.parent == tmp_path / "folds"
+        side = json.loads(Path(model_path).with_suffix(".json").read_text())
+        assert side["weights_sha256"] == row.model_hash
         first = pos(row.first_forecast)
         val_first, val_last = (pos(pd.Timestamp(t)) for t in side["val_index"])
         train_last = pos(pd.Timestamp(side["train_index"][1]))
@@ -203,8 +200,8 @@ def test_fold_cache_resume_rerun_change_and_corruption(
     _same(changed.forecasts.iloc[:151], fresh.forecasts.iloc[:151])
 
     # corrupt fold 0's metadata and truncate fold 1's model: both retrained, not trusted
-    by_hash = {json.loads((e / "fold.json").read_text())["model_hash"]: e for e in entries}
-    e0, e1 = (by_hash[h] for h in fresh.folds["model_hash"].iloc[:2])
+    e0, e1 = (Path(p).parent for p in rerun.model_paths[:2])
+    assert e0 in entries and e1 in entries and e0 != e1
     (e0 / "fold.json").write_text('{"key": ')
     keras_file = e1 / "model.keras"
     keras_file.write_bytes(keras_file.read_bytes()[:300])
@@ -223,3 +220,27 @@ def test_short_walk_forward_on_real_btc(btc_1d_raw: pd.DataFrame) -> None:
     _same(lstm.fold_id, pers.fold_id)
     ratio = (lstm.folds["rmse"] / pers.folds["rmse"]).to_numpy()
     assert np.isfinite(ratio).all() and (ratio > 0.5).all() and (ratio < 2.0).all()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_independent_folds_through_an_executor_match_serial(
+    series: pd.DataFrame,
+    full_run: Callable[[bool], WalkForwardResult],
+    tmp_path: Path,
+    workers: int,
+) -> None:
+    """Folds trained from scratch go through the executor (in this process, or in 2 spawned
+    processes receiving configs and data slices, returning arrays and model-file bytes): the
+    forecasts and weights equal the in-process run's, and the fold cache is filled."""
+    from models.executor import make_executor
+
+    reference = full_run(False)
+    with make_executor(workers=workers) as ex:
+        res = _wf(False, cache_dir=tmp_path, executor=ex).run(series)
+    _same(res.forecasts, reference.forecasts)
+    assert res.folds["model_hash"].tolist() == reference.folds["model_hash"].tolist()
+    assert not res.folds["cached"].any()
+    assert all(p is not None and Path(p).is_file() for p in res.model_paths)
+    again = _wf(False, cache_dir=tmp_path).run(series)  # served from the cache, no executor
+    assert again.folds["cached"].all()
+    _same(again.forecasts, reference.forecasts)
