@@ -196,7 +196,6 @@ class Trainer:
         weights = best_weights if best_weights is not None else self.model.get_weights()
         return FitOutcome(weights=[np.array(w) for w in weights], history=history)
 
-
     def _val_loss(self, validation: tuple[np.ndarray, np.ndarray]) -> float:
         pred = np.asarray(self._eval_step(validation[0]))[:, 0].astype("float64")
         return float(np.mean((pred - validation[1].astype("float64")) ** 2))
