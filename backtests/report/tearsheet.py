@@ -168,6 +168,19 @@ def write_tearsheet(
     if matplotlib.get_backend().lower() != "agg":
         matplotlib.use("Agg", force=True)
 
+    if float(ret.std(ddof=0)) == 0.0:
+        # quantstats cannot describe a constant series (its R^2 regression raises): a strategy
+        # that never traded gets a short page saying so instead of a crash
+        logger.warning("%s: returns are constant (never traded): no tearsheet", strategy_title)
+        note = (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title></head><body><h1>{html.escape(title)}</h1><p>{html.escape(strategy_title)}"
+            f"'s returns are constant over the {len(ret)} out-of-sample bars: it never held a "
+            "position, so there is nothing for a tearsheet to describe. The run's index.html "
+            "has the forecasts and the baselines.</p></body></html>\n"
+        )
+        return atomic_write(path, lambda tmp: tmp.write_text(note, encoding="utf-8"))
+
     quiet = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
 
     def writer(tmp: Path) -> None:
