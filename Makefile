@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-2h clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
@@ -34,6 +34,11 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_backtrader.py
+	$(BIN)/python benchmarks/bench_walkforward.py --scratch --workers 2
+
+bench-2h: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_walkforward.py --repeats 1 --retrain-every 84 \
+		--csv ../shared/data/btc_usdt_2h_binance.csv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
