@@ -35,9 +35,6 @@ from models.scaling import StandardScaler
 
 logger = logging.getLogger(__name__)
 
-#: Windows per inference call. Every call is padded to this size so that a window's forecast
-#: never depends on how many other windows are predicted with it (bit-exact truncation).
-PREDICT_CHUNK = 256  # = models._trainer.CHUNK
 
 _PARAMS: tuple[str, ...] = (
     "lookback",
@@ -338,6 +335,7 @@ class LSTMForecaster:
         self.val_index_ = candles.index[val_ends]
         self.data_hash_ = hash_candles(candles)
         self._infer_fn = None
+        self._token = None  # a refit must not reuse the weights the shared network holds
         logger.info(
             "fitted LSTM on %d windows (+%d validation) for %d epochs, best val loss %.4g",
             n_train,

@@ -243,3 +243,14 @@ def test_predict_is_batched_not_per_bar(fitted: LSTMForecaster, data: pd.DataFra
     assert shapes == [(256, 8, 3), (256, 8, 3), (256, 8, 3)]  # 552 windows, padded chunks
     with pytest.raises(InputError, match="close"):
         fitted.predict(data.drop(columns=["close"]))
+
+
+def test_refit_same_object_predicts_with_the_new_weights(data: pd.DataFrame) -> None:
+    """The inference network is shared per architecture: refitting one forecaster object must
+    swap its new weights in (not keep serving the old ones)."""
+    f = LSTMForecaster(**TINY).fit(data.iloc[:200])
+    before = f.predict(data).to_numpy()
+    f.set_params(seed=5).fit(data.iloc[20:220])
+    fresh = LSTMForecaster(**{**TINY, "seed": 5}).fit(data.iloc[20:220])
+    np.testing.assert_array_equal(f.predict(data).to_numpy(), fresh.predict(data).to_numpy())
+    assert not np.array_equal(f.predict(data).to_numpy(), before, equal_nan=True)
