@@ -132,12 +132,13 @@ def strategy_params(
     return costs, rules
 
 
-def _walkforward(
+def make_walkforward(
     config: RunConfig,
-    cache_dir: Path | None,
-    progress: FoldProgress | None,
+    cache_dir: Path | None = None,
+    progress: FoldProgress | None = None,
     executor: Executor | None = None,
 ) -> Any:
+    """The :class:`~models.walkforward.WalkForward` of a run configuration."""
     from models.walkforward import WalkForward
 
     wf = config.walkforward
@@ -196,7 +197,7 @@ def simulate(
     if forecast_fn is None:
         from strategies.lstm import LSTMForecast
 
-        wf = _walkforward(config, cache_dir, fold_progress, executor)
+        wf = make_walkforward(config, cache_dir, fold_progress, executor)
         holder: dict[str, Any] = {}
 
         class _LSTMStrategy(ForecastStrategy):

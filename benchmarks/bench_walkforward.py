@@ -68,10 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from backtests.config import DataConfig, RunConfig
-    from backtests.run import load_candles, run_backtest, simulate, write_run
+    from backtests.run import load_candles, make_walkforward, run_backtest, simulate, write_run
     from models.executor import make_executor
     from models.features import target_fwd_ret
-    from models.walkforward import WalkForward
 
     base = RunConfig()
     wf_over: dict[str, object] = {
@@ -103,15 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-wf-") as tmp:
-        wf = WalkForward(
-            config.model,
-            train_bars=w.train_bars,
-            retrain_every=w.retrain_every,
-            expanding=w.expanding,
-            gap=w.gap,
-            warm_start=w.warm_start,
-            warm_start_epochs=w.warm_start_epochs,
-        )
+        wf = make_walkforward(config)
         runs: list[tuple[float, object]] = []
         for r in range(args.repeats):  # cold every time: a fresh cache folder
             t0 = time.perf_counter()
