@@ -71,7 +71,8 @@ __all__ = [
 ]
 
 #: Layout of the trial cache files and of ``sweep.json``; bump on incompatible changes.
-TRIAL_SCHEMA = "lstm-bt.trial/1"
+#: Part of every trial cache key: bump when the strategies, costs or statistics change.
+TRIAL_SCHEMA = "lstm-bt.trial/2"
 SWEEP_SCHEMA = "lstm-bt.sweep/1"
 
 #: Top-level keys a sweep file may hold.
@@ -554,8 +555,11 @@ def _library_versions() -> dict[str, str]:
 def trial_cache_key(config: RunConfig, data_hash: str) -> str:
     """Full SHA-256 a cached trial must match: config, data and installed library versions
     (a library upgrade recomputes the trial, as the fold cache does)."""
+    from models.walkforward import CACHE_VERSION
+
     doc = {
         "schema": TRIAL_SCHEMA,
+        "folds": CACHE_VERSION,  # training changed => its trials are recomputed too
         "config": _config_doc(config),
         "data": data_hash,
         "libraries": _library_versions(),
@@ -633,11 +637,18 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     """
     from backtests.data.validate import describe_ohlcv
     from backtests.report.stats import sharpe_significance, strategy_row
-    from backtests.run import BASELINE_NAMES, MODEL_NAME, forecast_diagnostics, simulate
+    from backtests.run import (
+        BASELINE_NAMES,
+        MODEL_NAME,
+        default_cache_dir,
+        forecast_diagnostics,
+        simulate,
+    )
     from models.metrics import periods_per_year
 
     start = time.perf_counter()
-    cache = Path(task.cache_dir) if task.cache_dir else None
+    # no folder given (a remote Dask worker): this machine's own default fold cache
+    cache = Path(task.cache_dir) if task.cache_dir else default_cache_dir()
     sim = simulate(task.candles, task.config, cache_dir=cache)
     ppy = periods_per_year(describe_ohlcv(task.candles).timeframe)
     lstm, bh = sim.records[MODEL_NAME], sim.records[BASELINE_NAMES[0]]
@@ -686,7 +697,10 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     }
     result = {k: _finite(v) for k, v in result.items()}
     if task.cache_dir:
-        write_cached_trial(task.cache_dir, task.trial_id, task.key, result)
+        try:
+            write_cached_trial(task.cache_dir, task.trial_id, task.key, result)
+        except OSError as exc:  # the client stores the result anyway
+            logger.warning("trial %s: cannot write the trial cache (%s)", task.trial_id, exc)
     return result
 
 
@@ -953,9 +967,12 @@ def run_sweep(
         on_plan(len(trials), len(todo))
     executor_name = "none"
     if todo:
+        # on a cluster the client's default cache folder may not exist on the workers: they
+        # use their own default then, and the results are stored here below either way
+        task_cache = "" if scheduler and cache_dir is None else str(cache)
         tasks = [
             TrialTask(ids[i], keys[i], trials[i].config, loaded[trials[i].asset].candles,
-                      str(cache))
+                      task_cache)
             for i in todo
         ]  # fmt: skip
         try:

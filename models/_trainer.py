@@ -22,10 +22,12 @@ unless training improves the loss on the fold's own validation windows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +100,9 @@ class Trainer:
 
         self.arch = arch
         self.batch_size = int(batch_size)
+        #: held for a whole fit: the network and optimizer are shared by every fit of the
+        #: process (threads of a Dask worker included), so fits take turns
+        self.lock = threading.RLock()
         self.model = build_network(arch, seed=0)
         self.optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))
         self.optimizer.build(self.model.trainable_variables)
@@ -157,6 +162,19 @@ class Trainer:
         init_weights: list[np.ndarray] | None = None,
     ) -> FitOutcome:
         """Train from the fresh (or given) weights; best epoch's weights restored."""
+        with self.lock:
+            return self._fit(x, y, validation, seed, epochs, patience, init_weights)
+
+    def _fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        validation: tuple[np.ndarray, np.ndarray] | None,
+        seed: int,
+        epochs: int,
+        patience: int,
+        init_weights: list[np.ndarray] | None,
+    ) -> FitOutcome:
         self._reset(seed, init_weights)
         rng = np.random.default_rng(seed)
         n, b = len(x), self.batch_size
@@ -212,6 +230,8 @@ class Predictor:
         self.arch = arch
         self.model = build_network(arch, seed=0)
         self.owner: object | None = None
+        #: held from loading a forecaster's weights until its calls are done (see :meth:`bound`)
+        self.lock = threading.RLock()
         model = self.model
         spec = tf.TensorSpec([None, arch.lookback, arch.n_features], tf.float32)
 
@@ -222,19 +242,27 @@ class Predictor:
         self.call = call
 
     def load(self, owner: object, weights: list[np.ndarray]) -> None:
-        """Put ``owner``'s weights in the network unless they are there already."""
+        """Put ``owner``'s weights in the network unless they are there already (call with
+        :attr:`lock` held, as :meth:`bound` does)."""
         if self.owner is not owner:
             self.model.set_weights(weights)
             self.owner = owner
+
+    @contextlib.contextmanager
+    def bound(self, owner: object, weights: list[np.ndarray]) -> Iterator[Predictor]:
+        """Hold the network with ``owner``'s weights: no other thread swaps them meanwhile."""
+        with self.lock:
+            self.load(owner, weights)
+            yield self
 
 
 def predict_windows(windows: np.ndarray, fn: Any) -> np.ndarray:
     """Outputs (float64) of the compiled call ``fn`` for ``windows``, in zero-padded chunks
     of :data:`CHUNK` windows (a window's output never depends on its neighbours).
 
-    The first chunk runs in the calling thread (``fn`` may first load weights); the others
-    run two or more at a time on a thread pool: TensorFlow releases the GIL and one small LSTM
-    call does not keep every core busy (1.5x the throughput on 2 cores, identical outputs).
+    The chunks run two or more at a time on a thread pool: TensorFlow releases the GIL and one
+    small LSTM call does not keep every core busy (1.5x the throughput on 2 cores, identical
+    outputs). The caller holds the network (:meth:`Predictor.bound`) for the whole call.
     """
     m = len(windows)
     out = np.empty(m, dtype="float64")
@@ -249,12 +277,10 @@ def predict_windows(windows: np.ndarray, fn: Any) -> np.ndarray:
         out[start : start + k] = res[:k, 0].astype("float64")
 
     starts = list(range(0, m, CHUNK))
-    if starts:
-        run(starts[0])
-    if len(starts) > 2 and _threads() > 1:
-        list(_pool().map(run, starts[1:]))
+    if len(starts) > 1 and _threads() > 1:
+        list(_pool().map(run, starts))
     else:
-        for start in starts[1:]:
+        for start in starts:
             run(start)
     return out
 
@@ -263,6 +289,10 @@ _POOL: ThreadPoolExecutor | None = None
 
 
 def _threads() -> int:
+    """Inference threads: TensorFlow's intra-op limit when set (executor workers), else cores."""
+    limit = os.environ.get("TF_NUM_INTRAOP_THREADS", "")
+    if limit.isdigit() and int(limit) > 0:
+        return int(limit)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -61,15 +62,25 @@ def weights_hash(weights: list[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-#: Weights of the ``.keras`` files this process saved (resolved path -> (SHA-256, weights)):
-#: a warm start from the previous fold's file skips deserialising it (the hash is checked).
-_SAVED: OrderedDict[str, tuple[str, list[np.ndarray]]] = OrderedDict()
+#: Weights of the ``.keras`` files this process saved, by the file's SHA-256: a warm start
+#: from the previous fold's file (wherever the fold cache moved it) skips deserialising it.
+_SAVED: OrderedDict[str, list[np.ndarray]] = OrderedDict()
+_SAVED_LOCK = threading.Lock()
 
 
 def _remember_saved(path: Path, weights: list[np.ndarray]) -> None:
-    _SAVED[str(path.resolve())] = (sha256_file(path), [np.array(w) for w in weights])
-    while len(_SAVED) > 4:
-        _SAVED.popitem(last=False)
+    digest = sha256_file(path)
+    with _SAVED_LOCK:
+        _SAVED[digest] = [np.array(w) for w in weights]
+        while len(_SAVED) > 4:
+            _SAVED.popitem(last=False)
+
+
+def _saved_weights(path: Path) -> list[np.ndarray] | None:
+    digest = sha256_file(path)
+    with _SAVED_LOCK:
+        memo = _SAVED.get(digest)
+        return None if memo is None else [np.array(w) for w in memo]
 
 
 class _RetracingFilter(logging.Filter):
@@ -221,9 +232,9 @@ class LSTMForecaster:
         path = Path(source)
         if not path.is_file():
             raise ModelFileError(f"{path}: warm-start model not found; fix the path")
-        memo = _SAVED.get(str(path.resolve()))
-        if memo is not None and sha256_file(path) == memo[0]:
-            return list(memo[1])  # this process saved exactly this file
+        memo = _saved_weights(path)
+        if memo is not None:
+            return memo  # this process saved exactly this file
         try:
             model = keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
@@ -357,23 +368,32 @@ class LSTMForecaster:
         if fn is None:
             from models._trainer import predictor_for
 
-            pred = predictor_for(self._architecture(len(self.features)))
-            token = self._token = getattr(self, "_token", None) or object()
-            weights = self.weights_
+            pred = self._pred = predictor_for(self._architecture(len(self.features)))
 
             def fn(x: Any) -> Any:
-                pred.load(token, weights)
                 return pred.call(x)
 
             self._infer_fn = fn
             _quiet_retracing_warning()
         return fn
 
+    def _bound(self) -> Any:
+        """Context holding the shared inference network (the one :meth:`_inference_fn`'s
+        call runs) with this forecaster's weights, so no other thread swaps them meanwhile."""
+        if getattr(self, "_infer_fn", None) is None or getattr(self, "_pred", None) is None:
+            self._infer_fn = None
+            self._inference_fn()
+        if getattr(self, "_token", None) is None:
+            self._token = object()
+        return self._pred.bound(self._token, self.weights_)
+
     def _infer(self, windows: np.ndarray) -> np.ndarray:
         """Forecasts (float64, return units) of scaled windows, in padded chunks."""
         from models._trainer import predict_windows
 
-        out = predict_windows(windows, self._inference_fn())
+        fn = self._inference_fn()
+        with self._bound():
+            out = predict_windows(windows, fn)
         return out * self.target_std_ + self.target_mean_
 
     def predict(self, candles: pd.DataFrame) -> pd.Series:
@@ -410,7 +430,9 @@ class LSTMForecaster:
         window = z[-int(self.lookback) :]
         if not np.isfinite(window).all():
             return float("nan")
-        res = np.asarray(self._inference_fn()(window[None, :, :]))
+        fn = self._inference_fn()
+        with self._bound():
+            res = np.asarray(fn(window[None, :, :]))
         return float(np.float64(res[0, 0]) * self.target_std_ + self.target_mean_)
 
     def model_hash(self) -> str:
@@ -444,14 +466,10 @@ class LSTMForecaster:
         tmpdir = Path(tempfile.mkdtemp(prefix="lstm-save-"))
         try:
             tmp_model = tmpdir / "model.keras"
-            from models._trainer import predictor_for
-
             # the process's inference network of this architecture, holding our weights:
             # saving it avoids building a network per walk-forward fold
-            self._inference_fn()
-            pred = predictor_for(self._architecture(len(self.features)))
-            pred.load(self._token, self.weights_)
-            pred.model.save(tmp_model)
+            with self._bound() as pred:
+                pred.model.save(tmp_model)
             atomic_write(dest, lambda tmp: shutil.copyfile(tmp_model, tmp))
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)

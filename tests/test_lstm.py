@@ -254,3 +254,24 @@ def test_refit_same_object_predicts_with_the_new_weights(data: pd.DataFrame) -> 
     fresh = LSTMForecaster(**{**TINY, "seed": 5}).fit(data.iloc[20:220])
     np.testing.assert_array_equal(f.predict(data).to_numpy(), fresh.predict(data).to_numpy())
     assert not np.array_equal(f.predict(data).to_numpy(), before, equal_nan=True)
+
+
+def test_fits_and_predictions_in_threads_match_serial(data: pd.DataFrame) -> None:
+    """One network, optimizer and inference network per architecture are shared by the
+    process (a Dask worker may run several tasks in threads): concurrent fits and predictions
+    take turns and give exactly the serial results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seeds = (3, 4)
+    serial = [LSTMForecaster(**{**TINY, "seed": s}).fit(data.iloc[:200]) for s in seeds]
+    long = pd.concat([data, make_candles(600, seed=2, start="2021-01-01")])
+    expected = [f.predict(long).to_numpy() for f in serial]
+    with ThreadPoolExecutor(2) as pool:
+        fitted = list(
+            pool.map(lambda s: LSTMForecaster(**{**TINY, "seed": s}).fit(data.iloc[:200]), seeds)
+        )
+        for _ in range(3):
+            got = list(pool.map(lambda f: f.predict(long).to_numpy(), serial))
+            for g, e in zip(got, expected, strict=True):
+                np.testing.assert_array_equal(g, e)
+    assert [f.model_hash() for f in fitted] == [f.model_hash() for f in serial]
