@@ -11,16 +11,20 @@ exactly the overlapping labels; a larger gap adds an embargo). The lookback cont
 first forecasts reaches back into the training period: that is data, not labels.
 
 Training one fold is the pure function :func:`train_fold` (config + data slices + optional
-initial weights file in, arrays and file paths out: no Keras object crosses it), so folds can
-later run in other processes when ``warm_start=False``.
+initial weights file in, arrays and file paths out: no Keras object crosses it). Independent
+folds (``warm_start=False``) run through an executor (:mod:`models.executor`: local processes
+or a Dask cluster) as :func:`run_fold_task` tasks returning forecasts and model-file bytes.
 
 Fold cache (``cache_dir``)
 --------------------------
 ``cache_dir/folds/<key>/`` holds ``model.keras`` (LSTM only), ``model.json`` (sidecar),
-``forecasts.npy`` and ``fold.json`` (written last: the commit marker, with the SHA-256 of each
-file). ``key`` = SHA-256 of (:data:`CACHE_VERSION`, numpy/pandas/TensorFlow/Keras versions,
-forecaster config, training-slice hash, fold parameters, warm-start parent's model hash and
-epochs). A rerun reuses entries; a changed
+``forecasts.npy`` and ``fold.json`` (the commit marker, with the SHA-256 of each file). An
+entry is built in a private ``folds/.tmp-<uuid>/`` folder and renamed into place when
+complete, so runs sharing a cache (concurrent sweep trials, several machines) never read or
+delete each other's half-written folds; if two runs publish the same key, the first one stays
+(same key, same inputs, same forecasts). ``key`` = SHA-256 of (:data:`CACHE_VERSION`,
+numpy/pandas/TensorFlow/Keras versions, forecaster config, training-slice hash, fold
+parameters, warm-start parent's model hash and epochs). A rerun reuses entries; a changed
 input changes the key of the folds it touches (and, when warm starting, of every later fold);
 a killed run resumes from the last committed fold; an entry that fails its checks is logged,
 deleted and retrained. Stored forecasts are reused only when the prediction slice's hash
@@ -33,9 +37,11 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -458,6 +464,8 @@ class WalkForward:
             root = tmp_root
         else:
             root = Path(self.cache_dir).expanduser() / "folds"
+            if root.is_dir():
+                self._sweep_stale(root)
         warm = bool(self.warm_start) and cfg.kind == "lstm"
         parent_path: str | None = None
         parent_hash: str | None = None
@@ -565,20 +573,22 @@ class WalkForward:
                     "_model_path": str(model_path),
                 }
 
-        if self.cache_dir is not None and entry.exists():
-            shutil.rmtree(entry, ignore_errors=True)
+        # a cache entry is built in a private folder and renamed into place when complete, so
+        # runs sharing a cache (sweep trials, several machines) never see or delete each
+        # other's half-written folds
+        work = root / f".tmp-{uuid.uuid4().hex}" if self.cache_dir is not None else entry
+        work.mkdir(parents=True, exist_ok=True)
         if payload is not None:  # trained by the executor: store its files here
-            entry.mkdir(parents=True, exist_ok=True)
             for name, data in payload.files.items():
-                atomic_write_bytes(entry / name, data)
-            res = dataclasses.replace(payload.result, model_path=str(model_path))
+                atomic_write_bytes(work / name, data)
+            res = dataclasses.replace(payload.result, model_path=str(work / "model.keras"))
         else:
             res = train_fold(
                 cfg,
                 train,
                 predict_slice,
                 first_ts,
-                model_path,
+                work / "model.keras",
                 init_weights=parent_path if use_parent else None,
                 epochs=epochs,
             )
@@ -588,7 +598,9 @@ class WalkForward:
                 f"{plan.stop - plan.first_forecast} bars"
             )
         if self.cache_dir is not None:
-            self._commit_entry(entry, key, res, predict_hash)
+            self._commit_entry(work, key, res, predict_hash)
+            self._publish(work, entry, key)
+        res = dataclasses.replace(res, model_path=str(model_path))
         return {
             **base,
             "val_loss": res.val_loss,
@@ -640,6 +652,32 @@ class WalkForward:
         )
         payloads = self.executor.map(run_fold_task, tasks)
         return dict(zip(todo, payloads, strict=True))
+
+    def _publish(self, work: Path, entry: Path, key: str) -> None:
+        """Rename the complete ``work`` folder to ``entry``. If another run published the
+        same key meanwhile (same key = same inputs and results), keep theirs; a stale or
+        corrupt entry in the way is replaced."""
+        try:
+            os.rename(work, entry)
+            return
+        except OSError:
+            pass
+        if self._read_entry(entry, key) is not None:
+            shutil.rmtree(work, ignore_errors=True)
+            return
+        shutil.rmtree(entry, ignore_errors=True)
+        os.rename(work, entry)
+
+    @staticmethod
+    def _sweep_stale(root: Path, max_age: float = 86_400.0) -> None:
+        """Remove private build folders of runs killed more than ``max_age`` seconds ago."""
+        now = time.time()
+        for tmp in root.glob(".tmp-*"):
+            try:
+                if now - tmp.stat().st_mtime > max_age:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            except OSError:
+                continue
 
     @staticmethod
     def _commit_entry(entry: Path, key: str, res: FoldResult, predict_hash: str) -> None:

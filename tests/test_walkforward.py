@@ -244,3 +244,21 @@ def test_independent_folds_through_an_executor_match_serial(
     again = _wf(False, cache_dir=tmp_path).run(series)  # served from the cache, no executor
     assert again.folds["cached"].all()
     _same(again.forecasts, reference.forecasts)
+
+
+def test_concurrent_runs_share_one_cache_safely(
+    series: pd.DataFrame, full_run: Callable[[bool], WalkForwardResult], tmp_path: Path
+) -> None:
+    """Two runs writing the same fold cache at once (as concurrent sweep trials do): both get
+    the reference forecasts, every entry is complete, no private build folder is left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: _wf(False, cache_dir=tmp_path).run(series), range(2)))
+    for res in runs:
+        _same(res.forecasts, full_run(False).forecasts)
+    entries = sorted((tmp_path / "folds").iterdir())
+    assert [p.name.startswith(".tmp-") for p in entries] == [False] * 3
+    again = _wf(False, cache_dir=tmp_path).run(series)
+    assert again.folds["cached"].all()
+    _same(again.forecasts, full_run(False).forecasts)
