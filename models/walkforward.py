@@ -472,11 +472,15 @@ class WalkForward:
         model_paths: list[str | None] = []
         try:
             trained: dict[int, FoldPayload] = {}
-            if self.executor is not None and not warm:
-                trained = self._train_independent(candles, plans, root)
-            elif self.executor is not None and self.executor.workers > 1:
+            parallel = self.executor is not None and not warm
+            if self.executor is not None and warm and self.executor.workers > 1:
                 logger.info("walk-forward: warm-started folds depend on each other: run here")
-            for plan in plans:
+            # independent folds go to the executor a group at a time and are stored as each
+            # group ends, so a killed run resumes from the last finished group
+            group = max(4, 2 * self.executor.workers) if self.executor is not None else 0
+            for i, plan in enumerate(plans):
+                if parallel and i % group == 0:
+                    trained = self._train_independent(candles, plans[i : i + group], root)
                 row = self._run_fold(
                     candles, plan, root, warm, parent_path, parent_hash, trained.get(plan.fold)
                 )
