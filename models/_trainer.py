@@ -163,58 +163,46 @@ class Trainer:
     ) -> FitOutcome:
         """Train from the fresh (or given) weights; best epoch's weights restored."""
         with self.lock:
-            return self._fit(x, y, validation, seed, epochs, patience, init_weights)
-
-    def _fit(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        validation: tuple[np.ndarray, np.ndarray] | None,
-        seed: int,
-        epochs: int,
-        patience: int,
-        init_weights: list[np.ndarray] | None,
-    ) -> FitOutcome:
-        self._reset(seed, init_weights)
-        rng = np.random.default_rng(seed)
-        n, b = len(x), self.batch_size
-        history: dict[str, list[float]] = {"loss": []}
-        if validation is not None:
-            history["val_loss"] = []
-        best, best_weights, wait = np.inf, None, 0
-        if init_weights is not None and validation is not None:
-            # a warm start keeps the weights it started from unless an epoch beats them on
-            # this fold's validation windows (Keras' EarlyStopping ``baseline``, restored)
-            best = self._val_loss(validation)
-            best_weights = [np.array(w) for w in init_weights]
-            history["initial_val_loss"] = [best]
-        xb = np.zeros((b, *x.shape[1:]), dtype="float32")
-        yb = np.zeros(b, dtype="float32")
-        wb = np.zeros(b, dtype="float32")
-        for _epoch in range(int(epochs)):
-            order = rng.permutation(n)
-            total = 0.0
-            for start in range(0, n, b):
-                idx = order[start : start + b]
-                k = len(idx)
-                xb[:k], yb[:k], wb[:k] = x[idx], y[idx], 1.0
-                if k < b:
-                    xb[k:], yb[k:], wb[k:] = 0.0, 0.0, 0.0
-                total += float(self._train_step(xb, yb, wb)) * k
-            history["loss"].append(total / n)
+            self._reset(seed, init_weights)
+            rng = np.random.default_rng(seed)
+            n, b = len(x), self.batch_size
+            history: dict[str, list[float]] = {"loss": []}
             if validation is not None:
-                current = self._val_loss(validation)
-                history["val_loss"].append(current)
-            else:
-                current = history["loss"][-1]
-            if current < best:
-                best, best_weights, wait = current, self.model.get_weights(), 0
-            else:
-                wait += 1
-                if wait >= patience:
-                    break
-        weights = best_weights if best_weights is not None else self.model.get_weights()
-        return FitOutcome(weights=[np.array(w) for w in weights], history=history)
+                history["val_loss"] = []
+            best, best_weights, wait = np.inf, None, 0
+            if init_weights is not None and validation is not None:
+                # a warm start keeps the weights it started from unless an epoch beats them on
+                # this fold's validation windows (Keras' EarlyStopping ``baseline``, restored)
+                best = self._val_loss(validation)
+                best_weights = [np.array(w) for w in init_weights]
+                history["initial_val_loss"] = [best]
+            xb = np.zeros((b, *x.shape[1:]), dtype="float32")
+            yb = np.zeros(b, dtype="float32")
+            wb = np.zeros(b, dtype="float32")
+            for _epoch in range(int(epochs)):
+                order = rng.permutation(n)
+                total = 0.0
+                for start in range(0, n, b):
+                    idx = order[start : start + b]
+                    k = len(idx)
+                    xb[:k], yb[:k], wb[:k] = x[idx], y[idx], 1.0
+                    if k < b:
+                        xb[k:], yb[k:], wb[k:] = 0.0, 0.0, 0.0
+                    total += float(self._train_step(xb, yb, wb)) * k
+                history["loss"].append(total / n)
+                if validation is not None:
+                    current = self._val_loss(validation)
+                    history["val_loss"].append(current)
+                else:
+                    current = history["loss"][-1]
+                if current < best:
+                    best, best_weights, wait = current, self.model.get_weights(), 0
+                else:
+                    wait += 1
+                    if wait >= patience:
+                        break
+            weights = best_weights if best_weights is not None else self.model.get_weights()
+            return FitOutcome(weights=[np.array(w) for w in weights], history=history)
 
     def _val_loss(self, validation: tuple[np.ndarray, np.ndarray]) -> float:
         pred = np.asarray(self._eval_step(validation[0]))[:, 0].astype("float64")
