@@ -93,8 +93,15 @@ def _assets_section(summary: Mapping[str, Any]) -> str:
         "Sharpe ratio is the bar to beat (a range when the trials' out-of-sample windows "
         "differ). SR₀ = the Sharpe ratio expected from the best of N zero-skill trials."
     )
+    return _table_section("assets", "Assets and the bar to beat", header, rows, note)
+
+
+def _table_section(
+    anchor: str, title: str, header: Sequence[str], rows: Sequence[Sequence[str]], note: str
+) -> str:
+    """A heading, the numeric table (or "n/a" without rows) and a muted note."""
     return (
-        "<h2 id='assets'>Assets and the bar to beat</h2>\n"
+        f"<h2 id='{anchor}'>{_e(title)}</h2>\n"
         + (_table(header, rows, "num") if rows else f"<p class='muted'>{_NA}</p>")
         + f"\n<p class='muted'>{_e(note)}</p>"
     )
@@ -126,11 +133,7 @@ def _trials_section(summary: Mapping[str, Any]) -> str:
         "over persistence's (a zero return); < 1 means the model forecasts better. Direction "
         "accuracy is to be compared with the always-up rate of the same bars, not 50%."
     )
-    return (
-        "<h2 id='trials'>Trials ranked by Sharpe ratio</h2>\n"
-        + (_table(header, rows, "num") if rows else f"<p class='muted'>{_NA}</p>")
-        + f"\n<p class='muted'>{_e(note)}</p>"
-    )
+    return _table_section("trials", "Trials ranked by Sharpe ratio", header, rows, note)
 
 
 def _spread_section(summary: Mapping[str, Any]) -> str:
@@ -155,11 +158,7 @@ def _spread_section(summary: Mapping[str, Any]) -> str:
         "(ddof = 1) across seeds, as Qlib reports; n/a for the std of a single seed. A gap "
         "between parameter sets smaller than this spread is noise."
     )
-    return (
-        "<h2 id='seeds'>Seed spread</h2>\n"
-        + (_table(header, rows, "num") if rows else f"<p class='muted'>{_NA}</p>")
-        + f"\n<p class='muted'>{_e(note)}</p>"
-    )
+    return _table_section("seeds", "Seed spread", header, rows, note)
 
 
 def _dsr_section(summary: Mapping[str, Any]) -> str:
