@@ -1,5 +1,7 @@
-"""Reproducibility: seeding for bit-identical Keras training (imports TensorFlow: call only
-where training) and the installed versions a result depends on."""
+"""Reproducibility: deterministic TensorFlow kernels for bit-identical training (imports
+TensorFlow: call only where training) and the installed versions a result depends on. The
+LSTM seeds its initializers, dropout and batch order explicitly (:mod:`models._trainer`);
+TensorFlow is never re-seeded globally (that clears its kernel caches, ~0.3 s per fold)."""
 
 from __future__ import annotations
 
@@ -9,20 +11,6 @@ import logging
 import os
 
 logger = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras' global generator, with deterministic kernels.
-
-    For user code and examples. The LSTM forecaster does not need it: its initializers,
-    dropout and batch order are seeded explicitly (see :mod:`models._trainer`), and it only
-    calls :func:`deterministic_ops`. (Re-seeding TensorFlow clears its kernel caches, which
-    cost ~0.3 s per walk-forward fold.)
-    """
-    import keras
-
-    deterministic_ops()
-    keras.utils.set_random_seed(int(seed))
 
 
 _DETERMINISTIC = False

@@ -84,8 +84,9 @@ def _saved_weights(path: Path) -> list[np.ndarray] | None:
 
 
 class _RetracingFilter(logging.Filter):
-    """Drops TF's "triggered tf.function retracing" warning: each fitted model owns one
-    inference function, traced once, which TF counts as retracing across folds."""
+    """Drops TF's "triggered tf.function retracing" warning: the shared inference function
+    is traced once per input shape it meets (chunks of 256, single windows), which TF may
+    report as retracing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()
