@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backtests.config import RunConfig
-from backtests.run import ForecastFn, Simulation, simulate
+from lstm_backtrader.backtests.config import RunConfig
+from lstm_backtrader.backtests.run import ForecastFn, Simulation, simulate
 
 logger = logging.getLogger(__name__)
 

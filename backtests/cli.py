@@ -1,8 +1,8 @@
 """The ``lstm-bt`` command line.
 
 Commands stay thin: they parse options, call the library and print. Every error caused by the
-user's input (:class:`~models.errors.InputError`) is printed as one line on stderr with exit
-code 2 — never a traceback. Heavy libraries (TensorFlow, ccxt) are imported only by the
+user's input (:class:`~lstm_backtrader.models.errors.InputError`) is printed as one line on stderr
+with exit code 2 — never a traceback. Heavy libraries (TensorFlow, ccxt) are imported only by the
 commands that need them, so ``lstm-bt --help`` and ``lstm-bt data info`` start fast.
 """
 
@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from models.errors import InputError
+from lstm_backtrader.models.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _fmt_time(ts: pd.Timestamp) -> str:
 
 
 def _summary_table(title: str, frame: pd.DataFrame, extra: dict[str, str] | None = None) -> Table:
-    from backtests.data.validate import describe_ohlcv
+    from lstm_backtrader.backtests.data.validate import describe_ohlcv
 
     report = describe_ohlcv(frame)
     table = Table(title=title, show_header=False, title_justify="left")
@@ -123,7 +123,7 @@ def _summary_table(title: str, frame: pd.DataFrame, extra: dict[str, str] | None
 
 
 def _write_frame(frame: pd.DataFrame, path: Path) -> None:
-    from models._io import atomic_write
+    from lstm_backtrader.models._io import atomic_write
 
     suffix = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() in {".parquet", ".pq"}:
@@ -172,8 +172,8 @@ def fetch(
     """Download candles through ccxt into the on-disk cache (only new candles on a rerun)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backtests.data.exchange import fetch_ohlcv
-    from backtests.data.validate import timeframe_delta
+    from lstm_backtrader.backtests.data.exchange import fetch_ohlcv
+    from lstm_backtrader.backtests.data.validate import timeframe_delta
 
     step = timeframe_delta(timeframe)
     now = pd.Timestamp.now(tz="UTC")
@@ -221,8 +221,8 @@ def data_info(
     ] = None,
 ) -> None:
     """Range, bars, timeframe, gaps and validation problems of a candle file."""
-    from backtests.data.files import load_ohlcv
-    from backtests.data.sample import SAMPLES, sample_path
+    from lstm_backtrader.backtests.data.files import load_ohlcv
+    from lstm_backtrader.backtests.data.sample import SAMPLES, sample_path
 
     if (path is None) == (sample is None):
         raise InputError("give either a PATH or --sample 1d|1h")
@@ -257,7 +257,7 @@ def _run_config(
     model: dict[str, Any] | None = None,
 ) -> Any:
     """The TOML file's configuration with CLI flags on top."""
-    from backtests.config import load_config
+    from lstm_backtrader.backtests.config import load_config
 
     cfg = load_config(config)
     data_over: dict[str, Any] = {"since": since}
@@ -308,7 +308,7 @@ def backtest(
     """Walk-forward LSTM backtest vs baselines; writes reports/<run-id>/ (offline by default)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backtests.run import run_backtest
+    from lstm_backtrader.backtests.run import run_backtest
 
     cfg = _run_config(
         config,
@@ -324,7 +324,7 @@ def backtest(
         },
         model={"epochs": epochs, "seed": seed},
     )
-    from models.executor import make_executor
+    from lstm_backtrader.models.executor import make_executor
 
     executor = make_executor(workers=workers, scheduler=scheduler)
     if executor.workers > 1 and cfg.walkforward.warm_start and cfg.model.kind == "lstm":
@@ -412,8 +412,8 @@ def report(
     run: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id> or reports/latest).")],
 ) -> None:
     """Rebuild a run's HTML (page and tearsheet) from its saved results, without retraining."""
-    from backtests.report.page import load_summary, rebuild_index
-    from backtests.report.tearsheet import write_tearsheet
+    from lstm_backtrader.backtests.report.page import load_summary, rebuild_index
+    from lstm_backtrader.backtests.report.tearsheet import write_tearsheet
 
     summary_path = run / "summary.json"
     equity_path = run / "equity.csv"
@@ -450,9 +450,9 @@ def audit(
 ) -> None:
     """Look-ahead audit: cut (and noise-fill) the data after several T; every forecast, order and
     equity value up to T must be identical. Exit code 1 on any difference."""
-    from backtests.audit import audit as run_audit
-    from backtests.audit import default_points
-    from backtests.run import default_cache_dir, load_candles
+    from lstm_backtrader.backtests.audit import audit as run_audit
+    from lstm_backtrader.backtests.audit import default_points
+    from lstm_backtrader.backtests.run import default_cache_dir, load_candles
 
     cfg = _run_config(config, data, exchange, symbol, timeframe, since)
     candles, _ = load_candles(cfg.data)
@@ -514,7 +514,7 @@ def sweep(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backtests.sweep import load_sweep, run_sweep
+    from lstm_backtrader.backtests.sweep import load_sweep, run_sweep
 
     spec = load_sweep(config)
     with Progress(

@@ -2,7 +2,7 @@
 
 Every field has a default (see ``configs/example.toml``, which lists them all); a TOML file
 overrides some, CLI flags override the file. An unknown or ill-typed field is a one-line
-:class:`~models.errors.InputError` naming it (``[walkforward] retrain_every``).
+:class:`~lstm_backtrader.models.errors.InputError` naming it (``[walkforward] retrain_every``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from models.config import ForecasterConfig
-from models.errors import InputError
+from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class WalkForwardConfig:
-    """Walk-forward schedule (see :class:`models.walkforward.WalkForward`)."""
+    """Walk-forward schedule (see :class:`lstm_backtrader.models.walkforward.WalkForward`)."""
 
     train_bars: int = 730  # first forecast bar; rolling training window length
     retrain_every: int = 30  # bars between refits

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.config import DataConfig, RunConfig
-from models._io import atomic_write, atomic_write_text
-from models._repro import installed_versions
-from models.errors import InputError
-from models.executor import Executor
+from lstm_backtrader.backtests.config import DataConfig, RunConfig
+from lstm_backtrader.models._io import atomic_write, atomic_write_text
+from lstm_backtrader.models._repro import installed_versions
+from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.executor import Executor
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def default_cache_dir() -> Path:
 
 def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The candles a run uses and a description of where they came from."""
-    from backtests.data.files import load_ohlcv
-    from backtests.data.sample import SAMPLES, sample_path
+    from lstm_backtrader.backtests.data.files import load_ohlcv
+    from lstm_backtrader.backtests.data.sample import SAMPLES, sample_path
 
     if cfg.source == "sample":
         path = sample_path(cfg.sample)
@@ -96,7 +96,7 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
         candles = load_ohlcv(cfg.path)  # type: ignore[arg-type]
         source = {"source": "file", "file": str(cfg.path)}
     else:
-        from backtests.data.exchange import fetch_ohlcv
+        from lstm_backtrader.backtests.data.exchange import fetch_ohlcv
 
         candles = fetch_ohlcv(
             cfg.exchange, cfg.symbol, cfg.timeframe, since=cfg.since, until=cfg.until
@@ -138,8 +138,8 @@ def make_walkforward(
     progress: FoldProgress | None = None,
     executor: Executor | None = None,
 ) -> Any:
-    """The :class:`~models.walkforward.WalkForward` of a run configuration."""
-    from models.walkforward import WalkForward
+    """The :class:`~lstm_backtrader.models.walkforward.WalkForward` of a run configuration."""
+    from lstm_backtrader.models.walkforward import WalkForward
 
     wf = config.walkforward
     return WalkForward(
@@ -171,12 +171,12 @@ def simulate(
     ``forecast_fn`` replaces the walk-forward LSTM by any function of the candles returning a
     forecast Series (the look-ahead audit uses it to prove it catches a leaking forecaster).
     ``executor`` trains independent folds (``warm_start = false``) in other processes or on a
-    Dask cluster (see :mod:`models.executor`); the numbers are the same without it.
+    Dask cluster (see :mod:`lstm_backtrader.models.executor`); the numbers are the same without it.
     """
-    from models.features import target_fwd_ret
-    from strategies.baselines import BuyAndHold, SMACross
-    from strategies.forecast import ForecastStrategy, PersistenceSignal
-    from strategies.runner import run_strategy
+    from lstm_backtrader.models.features import target_fwd_ret
+    from lstm_backtrader.strategies.baselines import BuyAndHold, SMACross
+    from lstm_backtrader.strategies.forecast import ForecastStrategy, PersistenceSignal
+    from lstm_backtrader.strategies.runner import run_strategy
 
     wf_cfg, st = config.walkforward, config.strategy
     if len(candles) <= wf_cfg.train_bars + 1:
@@ -195,7 +195,7 @@ def simulate(
 
     records: dict[str, Any] = {}
     if forecast_fn is None:
-        from strategies.lstm import LSTMForecast
+        from lstm_backtrader.strategies.lstm import LSTMForecast
 
         wf = make_walkforward(config, cache_dir, fold_progress, executor)
         holder: dict[str, Any] = {}
@@ -281,7 +281,7 @@ def _fold_table(sim: Simulation) -> pd.DataFrame:
 
 def forecast_diagnostics(sim: Simulation) -> Any:
     """LSTM vs persistence on every out-of-sample bar where the outcome is known."""
-    from models.metrics import forecast_metrics
+    from lstm_backtrader.models.metrics import forecast_metrics
 
     both = pd.concat([sim.forecasts, sim.realised], axis=1).dropna()
     if len(both) < 3:
@@ -299,13 +299,13 @@ def write_run(
     n_trials: int = 1,
 ) -> dict[str, Any]:
     """Write every file of a run folder; returns the summary dict."""
-    from backtests.data.validate import describe_ohlcv
-    from backtests.report.page import ReportInputs, write_report
-    from backtests.report.plots import standard_plots
-    from backtests.report.stats import sharpe_significance, strategy_table
-    from backtests.report.tearsheet import write_tearsheet
-    from models.features import hash_candles
-    from models.metrics import periods_per_year
+    from lstm_backtrader.backtests.data.validate import describe_ohlcv
+    from lstm_backtrader.backtests.report.page import ReportInputs, write_report
+    from lstm_backtrader.backtests.report.plots import standard_plots
+    from lstm_backtrader.backtests.report.stats import sharpe_significance, strategy_table
+    from lstm_backtrader.backtests.report.tearsheet import write_tearsheet
+    from lstm_backtrader.models.features import hash_candles
+    from lstm_backtrader.models.metrics import periods_per_year
 
     report = describe_ohlcv(sim.candles)
     ppy = periods_per_year(report.timeframe)
@@ -386,7 +386,7 @@ def write_run(
 
 def _backtrader_chart(sim: Simulation, config: RunConfig) -> bytes:
     """Backtrader's own chart of the LSTM strategy over the out-of-sample bars."""
-    from backtests.report.btchart import backtrader_chart_png
+    from lstm_backtrader.backtests.report.btchart import backtrader_chart_png
 
     costs, rules = strategy_params(config, sim.oos_start)
     params = {**costs, **rules, "label": MODEL_NAME}
@@ -460,7 +460,7 @@ def run_backtest(
     executor: Executor | None = None,
 ) -> RunResult:
     """Run the whole backtest and write ``reports_dir/<run-id>/`` (and ``reports_dir/latest``)."""
-    from models.features import hash_candles
+    from lstm_backtrader.models.features import hash_candles
 
     candles, source = load_candles(config.data)
     sim = simulate(

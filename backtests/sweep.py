@@ -3,9 +3,10 @@
 A sweep file (TOML, see ``configs/sweep.toml``) names a base run configuration, a grid (or an
 explicit list) of overrides of ``[model]``, ``[walkforward]`` and ``[strategy]`` fields, the
 model seeds and optionally several assets. Every combination is a **trial**: a full
-walk-forward backtest (:func:`backtests.run.simulate`) scored with the same statistics as a run
-folder (:func:`backtests.report.stats.strategy_row`, :func:`~backtests.report.stats.
-sharpe_significance`, :func:`backtests.run.forecast_diagnostics`).
+walk-forward backtest (:func:`lstm_backtrader.backtests.run.simulate`) scored with the same
+statistics as a run folder (:func:`lstm_backtrader.backtests.report.stats.strategy_row`,
+:func:`~lstm_backtrader.backtests.report.stats. sharpe_significance`,
+:func:`lstm_backtrader.backtests.run.forecast_diagnostics`).
 
 The results land in one table ranked by Sharpe ratio, where each trial's Deflated Sharpe Ratio
 is computed with the **true number of trials** ``N`` of the sweep and the variance ``V`` of the
@@ -16,8 +17,8 @@ trials' per-bar Sharpe ratios (Bailey & López de Prado 2014)::
 and the spread over seeds of each group of trials that differ only by seed (mean ± std of
 Sharpe, CAGR and the forecast RMSE ratio vs persistence, as Qlib reports).
 
-Trials are independent: they run through :func:`models.executor.make_executor` (serial, local
-processes or Dask) as the module-level :func:`run_trial` applied to a picklable
+Trials are independent: they run through :func:`lstm_backtrader.models.executor.make_executor`
+(serial, local processes or Dask) as the module-level :func:`run_trial` applied to a picklable
 :class:`TrialTask`; only plain dicts come back. A finished trial is cached as
 ``<cache_dir>/trials/<trial_id>.json`` (keyed on its config, the data hash and the installed
 library versions), so a rerun only computes the missing trials; each trial also shares the
@@ -42,15 +43,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.config import (
+from lstm_backtrader.backtests.config import (
     DataConfig,
     RunConfig,
     StrategyConfig,
     WalkForwardConfig,
     load_config,
 )
-from models.config import ForecasterConfig
-from models.errors import InputError
+from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -547,7 +548,7 @@ def trial_id_for(config: RunConfig, data_hash: str) -> str:
 
 
 def _library_versions() -> dict[str, str]:
-    from backtests.run import package_versions
+    from lstm_backtrader.backtests.run import package_versions
 
     return package_versions()
 
@@ -555,7 +556,7 @@ def _library_versions() -> dict[str, str]:
 def trial_cache_key(config: RunConfig, data_hash: str) -> str:
     """Full SHA-256 a cached trial must match: config, data and installed library versions
     (a library upgrade recomputes the trial, as the fold cache does)."""
-    from models.walkforward import CACHE_VERSION
+    from lstm_backtrader.models.walkforward import CACHE_VERSION
 
     doc = {
         "schema": TRIAL_SCHEMA,
@@ -615,7 +616,7 @@ def write_cached_trial(
     cache_dir: str | Path, trial_id: str, key: str, result: Mapping[str, Any]
 ) -> Path:
     """Store a trial result atomically (strict JSON, non-finite floats as ``null``)."""
-    from models._io import atomic_write_text
+    from lstm_backtrader.models._io import atomic_write_text
 
     doc = {
         "schema": TRIAL_SCHEMA,
@@ -635,16 +636,16 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     final ``N`` and ``V`` without the return series). The result is also written to the
     trial cache when ``task.cache_dir`` is set (a killed sweep resumes from it).
     """
-    from backtests.data.validate import describe_ohlcv
-    from backtests.report.stats import sharpe_significance, strategy_row
-    from backtests.run import (
+    from lstm_backtrader.backtests.data.validate import describe_ohlcv
+    from lstm_backtrader.backtests.report.stats import sharpe_significance, strategy_row
+    from lstm_backtrader.backtests.run import (
         BASELINE_NAMES,
         MODEL_NAME,
         default_cache_dir,
         forecast_diagnostics,
         simulate,
     )
-    from models.metrics import periods_per_year
+    from lstm_backtrader.models.metrics import periods_per_year
 
     start = time.perf_counter()
     # no folder given (a remote Dask worker): this machine's own default fold cache
@@ -716,8 +717,8 @@ class _LoadedAsset:
 
 
 def _load_assets(sweep: SweepConfig) -> dict[str, _LoadedAsset]:
-    from backtests.run import load_candles
-    from models.features import hash_candles
+    from lstm_backtrader.backtests.run import load_candles
+    from lstm_backtrader.models.features import hash_candles
 
     out: dict[str, _LoadedAsset] = {}
     for asset in sweep.assets:
@@ -744,8 +745,8 @@ def _table(
 ) -> pd.DataFrame:
     """The ranked trial table: DSR with N = number of trials and V = variance of their
     per-bar Sharpe ratios (finite ones, ddof = 1, as
-    :func:`backtests.report.stats.trial_sharpe_variance`)."""
-    from models.metrics import dsr_from_moments, expected_max_sharpe
+    :func:`lstm_backtrader.backtests.report.stats.trial_sharpe_variance`)."""
+    from lstm_backtrader.models.metrics import dsr_from_moments, expected_max_sharpe
 
     rows = []
     for trial, tid, res, hit in zip(trials, ids, results, cached, strict=True):
@@ -810,7 +811,7 @@ def seed_spread(table: pd.DataFrame, param_keys: Sequence[str] = ()) -> pd.DataF
 
 
 def _asset_rows(loaded: Mapping[str, _LoadedAsset], table: pd.DataFrame) -> list[dict[str, Any]]:
-    from backtests.data.validate import describe_ohlcv
+    from lstm_backtrader.backtests.data.validate import describe_ohlcv
 
     rows = []
     for name, la in loaded.items():
@@ -843,7 +844,7 @@ def _asset_rows(loaded: Mapping[str, _LoadedAsset], table: pd.DataFrame) -> list
 
 
 def _records(frame: pd.DataFrame) -> dict[str, Any]:
-    from backtests.report.page import jsonable
+    from lstm_backtrader.backtests.report.page import jsonable
 
     cols = [str(c) for c in frame.columns]
     return {
@@ -923,9 +924,9 @@ def run_sweep(
         Parent of the default output folder.
     cache_dir
         Root of the fold cache and of the trial cache (``<cache_dir>/trials``); default
-        :func:`backtests.run.default_cache_dir`.
+        :func:`lstm_backtrader.backtests.run.default_cache_dir`.
     workers, scheduler
-        Passed to :func:`models.executor.make_executor`.
+        Passed to :func:`lstm_backtrader.models.executor.make_executor`.
     progress
         ``progress(done, total)`` after each trial computed now.
     on_plan
@@ -935,10 +936,10 @@ def run_sweep(
     -------
     SweepResult
     """
-    from backtests.report.sweep_page import write_sweep_page
-    from backtests.run import default_cache_dir, package_versions
-    from models._io import atomic_write, atomic_write_text
-    from models.executor import make_executor
+    from lstm_backtrader.backtests.report.sweep_page import write_sweep_page
+    from lstm_backtrader.backtests.run import default_cache_dir, package_versions
+    from lstm_backtrader.models._io import atomic_write, atomic_write_text
+    from lstm_backtrader.models.executor import make_executor
 
     if workers < 1:
         raise InputError(f"--workers is {workers}: use 1 or more")
@@ -1022,7 +1023,7 @@ def run_sweep(
         "versions": package_versions(),
         "platform": f"{platform.system()} {platform.machine()}",
     }
-    from backtests.report.page import jsonable
+    from lstm_backtrader.backtests.report.page import jsonable
 
     summary = jsonable(summary)
     out.mkdir(parents=True, exist_ok=True)

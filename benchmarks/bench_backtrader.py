@@ -45,17 +45,18 @@ BACKTEST_TARGET = 1.5  # a forecast backtest may cost at most this much an SMACr
 TOLERANCE = 1e-5  # largest allowed forecast difference between the paths
 
 _TF_IMPORT_CHECK = (
-    "import strategies.forecast, strategies.indicators, sys; print('tensorflow' in sys.modules)"
+    "import lstm_backtrader.strategies.forecast, lstm_backtrader.strategies.indicators, sys;"
+    "print('tensorflow' in sys.modules)"
 )
 # a small replay backtest and an SMACross one in a fresh process: does either load TensorFlow?
 _TF_RUN_CHECK = """
 import sys
 import numpy as np, pandas as pd
 sys.path.insert(0, {repo!r})
-from backtests.data.validate import validate_ohlcv
-from strategies.baselines import SMACross
-from strategies.forecast import ForecastStrategy
-from strategies.runner import run_strategy
+from lstm_backtrader.backtests.data.validate import validate_ohlcv
+from lstm_backtrader.strategies.baselines import SMACross
+from lstm_backtrader.strategies.forecast import ForecastStrategy
+from lstm_backtrader.strategies.runner import run_strategy
 c = validate_ohlcv(pd.read_csv({csv!r}), source="csv").iloc[-300:]
 s = pd.Series(np.sin(np.arange(len(c))) * 0.01, index=c.index)
 run_strategy(c, ForecastStrategy, forecasts=s)
@@ -100,15 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import pandas as pd
 
-    from backtests.data.validate import validate_ohlcv
-    from models.lstm import LSTMForecaster
-    from strategies.baselines import SMACross
-    from strategies.feeds import feed_frame
-    from strategies.forecast import ForecastStrategy
-    from strategies.lstm import LSTMForecast
-    from strategies.runner import make_cerebro
+    from lstm_backtrader.backtests.data.validate import validate_ohlcv
+    from lstm_backtrader.models.lstm import LSTMForecaster
+    from lstm_backtrader.strategies.baselines import SMACross
+    from lstm_backtrader.strategies.feeds import feed_frame
+    from lstm_backtrader.strategies.forecast import ForecastStrategy
+    from lstm_backtrader.strategies.lstm import LSTMForecast
+    from lstm_backtrader.strategies.runner import make_cerebro
 
-    logging.getLogger("strategies.lstm").setLevel(logging.ERROR)  # the in-sample warning
+    # the in-sample warning
+    logging.getLogger("lstm_backtrader.strategies.lstm").setLevel(logging.ERROR)
 
     candles = validate_ohlcv(pd.read_csv(args.csv), source=args.csv.name)
     train = candles.iloc[: args.train_bars]
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     series = pd.Series(fc_batched, index=candles.index)
     # walk-forward models already trained: a fold cache filled once (untimed; 1 epoch per
     # fold is enough, the backtest's cost does not depend on what the folds learned)
-    from models.walkforward import WalkForward
+    from lstm_backtrader.models.walkforward import WalkForward
 
     wf_cache = tempfile.mkdtemp(prefix="bench-bt-folds-")
     wf = WalkForward(fitted.config.replace(epochs=1), warm_start_epochs=1, cache_dir=wf_cache)

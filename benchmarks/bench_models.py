@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import pandas as pd
 
-    from backtests.data.validate import validate_ohlcv
-    from models.features import compute_features, gather_windows, valid_window_ends
-    from models.lstm import LSTMForecaster
+    from lstm_backtrader.backtests.data.validate import validate_ohlcv
+    from lstm_backtrader.models.features import compute_features, gather_windows, valid_window_ends
+    from lstm_backtrader.models.lstm import LSTMForecaster
 
     raw = pd.read_csv(args.csv)
     candles = validate_ohlcv(raw, source=args.csv.name)
@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     diff_last = float(np.max(np.abs(per_bar_last() - pred.to_numpy()[subset])))
 
     # ---- training throughput through the compiled training step every fit uses
-    # (models._trainer: traced once per process, so tracing is excluded): time fits of 1 and
-    # of 1 + repeats epochs on the same windows; the difference is the epochs' cost
-    from models._trainer import trainer_for
+    # (lstm_backtrader.models._trainer: traced once per process, so tracing is excluded): time fits
+    # of 1 and of 1 + repeats epochs on the same windows; the difference is the epochs' cost
+    from lstm_backtrader.models._trainer import trainer_for
 
     train_pos = candles.index.get_indexer(fitted.train_index_)
     x_tr = gather_windows(z, train_pos, fitted.lookback)

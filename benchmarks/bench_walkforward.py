@@ -7,8 +7,8 @@ Run from the repo root, e.g.::
     .venv/bin/python benchmarks/bench_walkforward.py --csv ../shared/data/btc_usdt_2h_binance.csv \\
         --retrain-every 84 --max-folds 40                                 # 2h, weekly folds
 
-Prints one table: for the default configuration (``backtests.config.RunConfig``: lookback 60,
-units (50, 50), warm start) the cold walk-forward (training / inference / other), the
+Prints one table: for the default configuration (``lstm_backtrader.backtests.config.RunConfig``:
+lookback 60, units (50, 50), warm start) the cold walk-forward (training / inference / other), the
 backtests of every strategy through Backtrader (forecasts from the fold cache), the report
 (tearsheet, page, CSVs), and the whole ``run_backtest`` rerun from the cache; the forecasts'
 RMSE against the persistence (zero-return) forecast; optionally the same walk-forward with every
@@ -67,10 +67,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from backtests.config import DataConfig, RunConfig
-    from backtests.run import load_candles, make_walkforward, run_backtest, simulate, write_run
-    from models.executor import make_executor
-    from models.features import target_fwd_ret
+    from lstm_backtrader.backtests.config import DataConfig, RunConfig
+    from lstm_backtrader.backtests.run import (
+        load_candles,
+        make_walkforward,
+        run_backtest,
+        simulate,
+        write_run,
+    )
+    from lstm_backtrader.models.executor import make_executor
+    from lstm_backtrader.models.features import target_fwd_ret
 
     base = RunConfig()
     wf_over: dict[str, object] = {

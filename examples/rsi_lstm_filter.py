@@ -2,7 +2,7 @@
 
 An RSI mean-reversion rule — buy when RSI(14) < 30 — filtered by the LSTM forecast (buy only if
 the forecast of the next bar's log return is > 0); exit when RSI > 70 or the forecast turns < 0.
-The forecast comes from ``strategies.lstm.LSTMForecast`` in two ways:
+The forecast comes from ``lstm_backtrader.strategies.lstm.LSTMForecast`` in two ways:
 
 1. **fixed model**: an ``LSTMForecaster`` trained on the first part of the embedded BTC sample,
    saved with ``.save(path)`` and loaded back by ``LSTMForecast(self.data, model=path)``. The
@@ -14,7 +14,7 @@ The forecast comes from ``strategies.lstm.LSTMForecast`` in two ways:
 
 Costs are Binance-like (0.1% fee per side, 0.05% slippage), sizes are fractional, and orders
 decided at a bar's close fill at the next bar's open. Offline: the data is the real BTC/USD daily
-sample shipped with the package (``backtests.data.sample.sample()``).
+sample shipped with the package (``lstm_backtrader.backtests.data.sample.sample()``).
 
 Run from the repository root::
 
@@ -39,13 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import backtrader as bt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from backtests.data.sample import sample  # noqa: E402
-from models.config import ForecasterConfig  # noqa: E402
-from models.lstm import LSTMForecaster  # noqa: E402
-from strategies.base import RecordingStrategy  # noqa: E402
-from strategies.feeds import bar_time  # noqa: E402
-from strategies.lstm import LSTMForecast  # noqa: E402
-from strategies.runner import make_cerebro  # noqa: E402
+from lstm_backtrader.backtests.data.sample import sample  # noqa: E402
+from lstm_backtrader.models.config import ForecasterConfig  # noqa: E402
+from lstm_backtrader.models.lstm import LSTMForecaster  # noqa: E402
+from lstm_backtrader.strategies.base import RecordingStrategy  # noqa: E402
+from lstm_backtrader.strategies.feeds import bar_time  # noqa: E402
+from lstm_backtrader.strategies.lstm import LSTMForecast  # noqa: E402
+from lstm_backtrader.strategies.runner import make_cerebro  # noqa: E402
 
 FEE = 0.001  # Binance spot taker fee per side
 SLIPPAGE = 0.0005

@@ -1,7 +1,7 @@
 """LSTM return forecasters, baselines and the walk-forward engine (pure Keras/NumPy/pandas).
 
-Exports are resolved lazily (module ``__getattr__``), so ``import models`` imports neither
-TensorFlow nor Keras; they load only when a model is fitted, loaded or used for inference.
+Exports are resolved lazily (module ``__getattr__``), so ``import lstm_backtrader.models`` imports
+neither TensorFlow nor Keras; they load only when a model is fitted, loaded or used for inference.
 """
 
 from __future__ import annotations
@@ -10,21 +10,21 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
-    "ForecasterConfig": "models.config",
-    "build_forecaster": "models.config",
-    "LSTMForecaster": "models.lstm",
-    "PersistenceForecaster": "models.baselines",
-    "DriftForecaster": "models.baselines",
-    "StandardScaler": "models.scaling",
-    "FEATURE_REGISTRY": "models.features",
-    "compute_features": "models.features",
-    "target_fwd_ret": "models.features",
-    "register_feature": "models.features",
-    "load_forecaster": "models.persist",
-    "WalkForward": "models.walkforward",
-    "WalkForwardResult": "models.walkforward",
-    "train_fold": "models.walkforward",
-    "plan_folds": "models.walkforward",
+    "ForecasterConfig": "lstm_backtrader.models.config",
+    "build_forecaster": "lstm_backtrader.models.config",
+    "LSTMForecaster": "lstm_backtrader.models.lstm",
+    "PersistenceForecaster": "lstm_backtrader.models.baselines",
+    "DriftForecaster": "lstm_backtrader.models.baselines",
+    "StandardScaler": "lstm_backtrader.models.scaling",
+    "FEATURE_REGISTRY": "lstm_backtrader.models.features",
+    "compute_features": "lstm_backtrader.models.features",
+    "target_fwd_ret": "lstm_backtrader.models.features",
+    "register_feature": "lstm_backtrader.models.features",
+    "load_forecaster": "lstm_backtrader.models.persist",
+    "WalkForward": "lstm_backtrader.models.walkforward",
+    "WalkForwardResult": "lstm_backtrader.models.walkforward",
+    "train_fold": "lstm_backtrader.models.walkforward",
+    "plan_folds": "lstm_backtrader.models.walkforward",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -33,7 +33,7 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'models' has no attribute {name!r}")
+        raise AttributeError(f"module 'lstm_backtrader.models' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

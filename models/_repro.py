@@ -1,7 +1,8 @@
 """Reproducibility: deterministic TensorFlow kernels for bit-identical training (imports
 TensorFlow: call only where training) and the installed versions a result depends on. The
-LSTM seeds its initializers, dropout and batch order explicitly (:mod:`models._trainer`);
-TensorFlow is never re-seeded globally (that clears its kernel caches, ~0.3 s per fold)."""
+LSTM seeds its initializers, dropout and batch order explicitly
+(:mod:`lstm_backtrader.models._trainer`); TensorFlow is never re-seeded globally (that clears its
+kernel caches, ~0.3 s per fold)."""
 
 from __future__ import annotations
 

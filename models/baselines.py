@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.config import DEFAULT_FEATURES, ForecasterConfig
-from models.errors import InputError, ModelFileError
-from models.features import check_candles, hash_candles, target_fwd_ret
-from models.persist import read_sidecar, sidecar_path, write_sidecar
+from lstm_backtrader.models.config import DEFAULT_FEATURES, ForecasterConfig
+from lstm_backtrader.models.errors import InputError, ModelFileError
+from lstm_backtrader.models.features import check_candles, hash_candles, target_fwd_ret
+from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from models.errors import InputError
+from lstm_backtrader.models.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,9 @@ class ForecasterConfig:
     horizon
         Forecast horizon h in bars: the target is ``log(close[t+h] / close[t])``.
     features
-        Feature names: keys of :data:`models.features.FEATURE_REGISTRY` or extra numeric columns
-        of the candle frame (see :func:`models.features.compute_features`).
+        Feature names: keys of :data:`lstm_backtrader.models.features.FEATURE_REGISTRY` or extra
+        numeric columns of the candle frame (see
+        :func:`lstm_backtrader.models.features.compute_features`).
     units
         LSTM units per stacked layer.
     dropout
@@ -151,10 +152,10 @@ class Forecaster(Protocol):
 def build_forecaster(config: ForecasterConfig) -> Forecaster:
     """A fresh, unfitted forecaster of ``config.kind`` (imports TensorFlow only for ``'lstm'``)."""
     if config.kind == "lstm":
-        from models.lstm import LSTMForecaster
+        from lstm_backtrader.models.lstm import LSTMForecaster
 
         return LSTMForecaster.from_config(config)
-    from models.baselines import DriftForecaster, PersistenceForecaster
+    from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
 
     cls = PersistenceForecaster if config.kind == "persistence" else DriftForecaster
     return cls.from_config(config)

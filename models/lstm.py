@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models._io import atomic_write, sha256_file
-from models.config import DEFAULT_FEATURES, ForecasterConfig
-from models.errors import InputError, ModelFileError
-from models.features import (
+from lstm_backtrader.models._io import atomic_write, sha256_file
+from lstm_backtrader.models.config import DEFAULT_FEATURES, ForecasterConfig
+from lstm_backtrader.models.errors import InputError, ModelFileError
+from lstm_backtrader.models.features import (
     check_candles,
     compute_features,
     feature_warmup,
@@ -31,8 +31,8 @@ from models.features import (
     target_fwd_ret,
     valid_window_ends,
 )
-from models.persist import read_sidecar, sidecar_path, write_sidecar
-from models.scaling import StandardScaler
+from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
+from lstm_backtrader.models.scaling import StandardScaler
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class LSTMForecaster:
     horizon
         Forecast horizon h in bars.
     features
-        Feature names (registry or extra columns, see :mod:`models.features`).
+        Feature names (registry or extra columns, see :mod:`lstm_backtrader.models.features`).
     units
         Units of each stacked LSTM layer (``return_sequences`` on all but the last).
     dropout
@@ -218,7 +218,7 @@ class LSTMForecaster:
         return self.scaler_.transform(feats)
 
     def _architecture(self, n_features: int) -> Any:
-        from models._trainer import Architecture
+        from lstm_backtrader.models._trainer import Architecture
 
         cfg = self.config
         return Architecture(cfg.lookback, int(n_features), cfg.units, float(cfg.dropout))
@@ -308,8 +308,8 @@ class LSTMForecaster:
 
         init = None if init_weights_from is None else self._initial_weights(init_weights_from)
 
-        from models._repro import deterministic_ops
-        from models._trainer import trainer_for
+        from lstm_backtrader.models._repro import deterministic_ops
+        from lstm_backtrader.models._trainer import trainer_for
 
         deterministic_ops()
         arch = self._architecture(feats.shape[1])
@@ -367,7 +367,7 @@ class LSTMForecaster:
         process (traced once); this forecaster's weights are swapped in when needed."""
         fn = getattr(self, "_infer_fn", None)
         if fn is None:
-            from models._trainer import predictor_for
+            from lstm_backtrader.models._trainer import predictor_for
 
             pred = self._pred = predictor_for(self._architecture(len(self.features)))
 
@@ -390,7 +390,7 @@ class LSTMForecaster:
 
     def _infer(self, windows: np.ndarray) -> np.ndarray:
         """Forecasts (float64, return units) of scaled windows, in padded chunks."""
-        from models._trainer import predict_windows
+        from lstm_backtrader.models._trainer import predict_windows
 
         fn = self._inference_fn()
         with self._bound():
@@ -446,7 +446,7 @@ class LSTMForecaster:
         """The fitted Keras network (built from :attr:`weights_` on first access)."""
         self._check_fitted()
         if getattr(self, "_model", None) is None:
-            from models._trainer import build_network
+            from lstm_backtrader.models._trainer import build_network
 
             model = build_network(self._architecture(len(self.features)), int(self.seed))
             model.set_weights(self.weights_)

@@ -7,7 +7,8 @@ Layout of a saved forecaster at ``PATH.keras``:
   training range, data hash of the training slice, package versions, the SHA-256 of the
   ``.keras`` file and of the weights. Baselines only write the sidecar.
 
-No pickle anywhere. Errors are :class:`~models.errors.ModelFileError` with one-line messages.
+No pickle anywhere. Errors are :class:`~lstm_backtrader.models.errors.ModelFileError` with one-line
+messages.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from models._io import atomic_write_text
-from models._repro import installed_versions
-from models.errors import ModelFileError
+from lstm_backtrader.models._io import atomic_write_text
+from lstm_backtrader.models._repro import installed_versions
+from lstm_backtrader.models.errors import ModelFileError
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +93,11 @@ def load_forecaster(path: str | Path) -> Any:
     doc = read_sidecar(path)
     kind = doc.get("kind")
     if kind == "lstm":
-        from models.lstm import LSTMForecaster
+        from lstm_backtrader.models.lstm import LSTMForecaster
 
         return LSTMForecaster.load(path)
     if kind in ("persistence", "drift"):
-        from models.baselines import load_baseline
+        from lstm_backtrader.models.baselines import load_baseline
 
         return load_baseline(path)
     raise ModelFileError(f"{sidecar_path(path)}: unknown forecaster kind {kind!r}; check the file")

@@ -7,7 +7,7 @@
 * Sizes are fractional (``order_target_fraction``): BTC at 60,000 with 10,000 cash buys 0.16 BTC,
   where ``order_target_percent`` would round down to 0.
 * Equity, position, fills and closed trades are recorded every bar; :meth:`record` returns them
-  as a :class:`~strategies.record.StrategyRecord`.
+  as a :class:`~lstm_backtrader.strategies.record.StrategyRecord`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import math
 import backtrader as bt
 import pandas as pd
 
-from strategies.feeds import bar_time
-from strategies.record import FILL_COLUMNS, TRADE_COLUMNS, StrategyRecord
+from lstm_backtrader.strategies.feeds import bar_time
+from lstm_backtrader.strategies.record import FILL_COLUMNS, TRADE_COLUMNS, StrategyRecord
 
 logger = logging.getLogger(__name__)
 

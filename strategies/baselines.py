@@ -1,14 +1,14 @@
 """Baseline strategies every report shows beside the LSTM: buy-and-hold and an SMA cross.
 
-(The persistence-signal baseline lives with :class:`~strategies.forecast.ForecastStrategy`,
-whose rules it shares.)
+(The persistence-signal baseline lives with
+:class:`~lstm_backtrader.strategies.forecast.ForecastStrategy`, whose rules it shares.)
 """
 
 from __future__ import annotations
 
 import backtrader as bt
 
-from strategies.base import RecordingStrategy
+from lstm_backtrader.strategies.base import RecordingStrategy
 
 
 class BuyAndHold(RecordingStrategy):

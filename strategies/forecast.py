@@ -8,8 +8,8 @@ import math
 import backtrader as bt
 import numpy as np
 
-from strategies.base import RecordingStrategy
-from strategies.indicators import LastReturn, SeriesForecast
+from lstm_backtrader.strategies.base import RecordingStrategy
+from lstm_backtrader.strategies.indicators import LastReturn, SeriesForecast
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class ForecastStrategy(RecordingStrategy):
         """The forecast line this strategy trades."""
         if self.p.forecasts is not None:
             return SeriesForecast(self.data, series=self.p.forecasts)
-        from strategies.lstm import LSTMForecast  # imports TensorFlow: only when needed
+        from lstm_backtrader.strategies.lstm import (
+            LSTMForecast,  # imports TensorFlow: only when needed
+        )
 
         return LSTMForecast(self.data, model=self.p.model, walkforward=self.p.walkforward)
 
@@ -121,7 +123,7 @@ class ForecastStrategy(RecordingStrategy):
 
 class PersistenceSignal(ForecastStrategy):
     """The persistence baseline as a strategy: trades the sign of the last bar's return
-    (:class:`~strategies.indicators.LastReturn`) with exactly the rules and costs of
+    (:class:`~lstm_backtrader.strategies.indicators.LastReturn`) with exactly the rules and costs of
     :class:`ForecastStrategy`, so the LSTM is compared like with like."""
 
     def make_forecast(self) -> bt.LineSeries:

@@ -11,7 +11,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from strategies.feeds import bt_num_to_utc
+from lstm_backtrader.strategies.feeds import bt_num_to_utc
 
 
 class SeriesForecast(bt.Indicator):
@@ -19,7 +19,7 @@ class SeriesForecast(bt.Indicator):
 
     Values are matched to bars by exact UTC timestamp; a bar without a value gets NaN. The
     series must hold, at bar *t*, only what was known at the close of *t* — as
-    :class:`models.walkforward.WalkForward` output does.
+    :class:`lstm_backtrader.models.walkforward.WalkForward` output does.
     """
 
     lines = ("forecast",)

@@ -5,7 +5,8 @@ Two ways to get its models:
 1. **fixed** — ``model=`` a fitted forecaster or a path saved by ``LSTMForecaster.save``: every
    forecast comes from that one model (a warning is logged where its training data overlaps the
    feed: those forecasts are in-sample);
-2. **walk-forward** — ``walkforward=`` a :class:`models.walkforward.WalkForward`, or its
+2. **walk-forward** — ``walkforward=`` a :class:`lstm_backtrader.models.walkforward.WalkForward`,
+or its
    parameters (``forecaster``, ``train_bars``, ``retrain_every``, …): at each bar the forecast
    comes from the latest model trained on bars strictly before it.
 
@@ -29,7 +30,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from strategies.feeds import bt_num_to_utc, feed_frame
+from lstm_backtrader.strategies.feeds import bt_num_to_utc, feed_frame
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class LSTMForecast(bt.Indicator):
     @staticmethod
     def _load_fixed(model: Any) -> Any:
         if isinstance(model, str | Path):
-            from models.persist import load_forecaster
+            from lstm_backtrader.models.persist import load_forecaster
 
             return load_forecaster(model)
         if not hasattr(model, "predict_last") or not hasattr(model, "train_range_"):
@@ -102,7 +103,7 @@ class LSTMForecast(bt.Indicator):
         return model
 
     def _make_walkforward(self) -> Any:
-        from models.walkforward import WalkForward
+        from lstm_backtrader.models.walkforward import WalkForward
 
         wf = self.p.walkforward
         if wf is None:
@@ -205,7 +206,7 @@ class LSTMForecast(bt.Indicator):
             self.result_ = result
             self._fold = int(result.fold_id.iloc[-1])
             self._cutoff_pos = i - int(result.age.iloc[-1])
-            from models.persist import load_forecaster
+            from lstm_backtrader.models.persist import load_forecaster
 
             self._fold_model = load_forecaster(result.model_paths[self._fold])
             self.lines.forecast[0] = float(result.forecasts.iloc[-1])

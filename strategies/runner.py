@@ -9,9 +9,9 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
-from strategies.base import RecordingStrategy
-from strategies.feeds import candles_feed
-from strategies.record import StrategyRecord
+from lstm_backtrader.strategies.base import RecordingStrategy
+from lstm_backtrader.strategies.feeds import candles_feed
+from lstm_backtrader.strategies.record import StrategyRecord
 
 logger = logging.getLogger(__name__)
 

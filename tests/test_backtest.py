@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from backtests.audit import audit
-from backtests.cli import app
-from backtests.config import load_config
-from backtests.run import load_candles
+from lstm_backtrader.backtests.audit import audit
+from lstm_backtrader.backtests.cli import app
+from lstm_backtrader.backtests.config import load_config
+from lstm_backtrader.backtests.run import load_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 runner = CliRunner()

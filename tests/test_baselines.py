@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.baselines import DriftForecaster, PersistenceForecaster
-from models.config import ForecasterConfig, build_forecaster
-from models.errors import InputError, ModelFileError
-from models.persist import load_forecaster
+from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
+from lstm_backtrader.models.config import ForecasterConfig, build_forecaster
+from lstm_backtrader.models.errors import InputError, ModelFileError
+from lstm_backtrader.models.persist import load_forecaster
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,9 +71,9 @@ def test_save_load_and_bad_files(candles: pd.DataFrame, tmp_path: Path) -> None:
 
 def test_importing_models_baselines_and_walkforward_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, models, models.baselines, models.features, models.walkforward, "
-        "models.lstm, models.config;"
-        "from models import WalkForward, PersistenceForecaster, LSTMForecaster;"
+        "import sys, lstm_backtrader.models, lstm_backtrader.models.baselines, lstm_backtrader.models.features, lstm_backtrader.models.walkforward, "
+        "lstm_backtrader.models.lstm, lstm_backtrader.models.config;"
+        "from lstm_backtrader.models import WalkForward, PersistenceForecaster, LSTMForecaster;"
         "import pandas as pd;"
         "sys.path.insert(0, 'tests'); from conftest import make_candles;"
         "r = WalkForward(PersistenceForecaster(), train_bars=50, retrain_every=20)"

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from backtests.data import cache as cache_mod
-from backtests.data.cache import (
+from lstm_backtrader.backtests.data import cache as cache_mod
+from lstm_backtrader.backtests.data.cache import (
     ENV_VAR,
     META_KEY,
     cache_path,
@@ -21,8 +21,8 @@ from backtests.data.cache import (
     read_cache,
     write_cache,
 )
-from backtests.data.exchange import fetch_ohlcv
-from models.errors import DataError
+from lstm_backtrader.backtests.data.exchange import fetch_ohlcv
+from lstm_backtrader.models.errors import DataError
 from tests.conftest import make_candles
 from tests.fake_binance import FakeBinance, guard_loopback
 

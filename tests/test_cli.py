@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from backtests.cli import app
+from lstm_backtrader.backtests.cli import app
 
 runner = CliRunner()
 
 
 def _lstm_bt(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("lstm-bt")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "backtests.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "lstm_backtrader.backtests.cli"]
     env = {**os.environ, "COLUMNS": "120"}
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=120, check=False)  # fmt: skip

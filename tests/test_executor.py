@@ -24,9 +24,9 @@ import numpy as np
 import pandas.testing as pd_testing
 import pytest
 
-from models.config import ForecasterConfig
-from models.errors import InputError
-from models.executor import (
+from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.executor import (
     DaskExecutor,
     Executor,
     ProcessExecutor,
@@ -208,7 +208,7 @@ def test_progress_reaches_total(executor: Executor, expected: list[np.ndarray]) 
 
 
 def test_dead_worker_process_is_replaced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="models.executor")
+    caplog.set_level(logging.WARNING, logger="lstm_backtrader.models.executor")
     with ProcessExecutor(2) as ex:
         out = ex.map(die_once, [(str(tmp_path), i) for i in range(6)])
         assert out == [i * i for i in range(6)]
@@ -326,7 +326,7 @@ def test_keras_fold_bit_identical_everywhere(
 
 # ------------------------------------------------------- walk-forward and sweep on Dask
 def _scratch_walkforward(**kw: Any) -> Any:
-    from models.walkforward import WalkForward
+    from lstm_backtrader.models.walkforward import WalkForward
 
     cfg = ForecasterConfig(lookback=8, units=(4,), epochs=3, batch_size=32, patience=2, seed=1)
     return WalkForward(cfg, train_bars=100, retrain_every=30, warm_start=False, **kw)
@@ -335,7 +335,7 @@ def _scratch_walkforward(**kw: Any) -> Any:
 def test_walkforward_and_sweep_through_dask_match_serial(dask_cluster: str, tmp_path: Path) -> None:
     """A from-scratch walk-forward and a small sweep run on the cluster's two workers give
     the serial run's forecasts, weights and table."""
-    from backtests.sweep import load_sweep, run_sweep
+    from lstm_backtrader.backtests.sweep import load_sweep, run_sweep
 
     candles = make_candles(220, seed=8)
     serial = _scratch_walkforward().run(candles)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.errors import InputError
-from models.features import (
+from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.features import (
     FEATURE_REGISTRY,
     compute_features,
     feature_warmup,

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.config import ForecasterConfig
-from models.lstm import LSTMForecaster
-from models.walkforward import WalkForward
-from strategies.feeds import candles_feed, feed_frame
-from strategies.forecast import ForecastStrategy
-from strategies.lstm import LSTMForecast
-from strategies.runner import make_cerebro, run_strategy
+from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.lstm import LSTMForecaster
+from lstm_backtrader.models.walkforward import WalkForward
+from lstm_backtrader.strategies.feeds import candles_feed, feed_frame
+from lstm_backtrader.strategies.forecast import ForecastStrategy
+from lstm_backtrader.strategies.lstm import LSTMForecast
+from lstm_backtrader.strategies.runner import make_cerebro, run_strategy
 from tests.conftest import make_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

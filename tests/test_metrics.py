@@ -1,4 +1,4 @@
-"""Tests of models.metrics against hand computations and published worked examples.
+"""Tests of lstm_backtrader.models.metrics against hand computations and published worked examples.
 
 Reference values used below and where they come from:
 
@@ -32,7 +32,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from models import metrics as m
+from lstm_backtrader.models import metrics as m
 
 PHI = NormalDist()  # stdlib normal: independent of the scipy calls inside the module
 

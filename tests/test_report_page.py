@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.report import plots
-from backtests.report.page import (
+from lstm_backtrader.backtests.report import plots
+from lstm_backtrader.backtests.report.page import (
     SCHEMA,
     ReportInputs,
     load_summary,
@@ -21,8 +21,12 @@ from backtests.report.page import (
     write_index,
     write_report,
 )
-from backtests.report.stats import StrategyRecord, sharpe_significance, strategy_table
-from models.metrics import forecast_metrics
+from lstm_backtrader.backtests.report.stats import (
+    StrategyRecord,
+    sharpe_significance,
+    strategy_table,
+)
+from lstm_backtrader.models.metrics import forecast_metrics
 
 EVIL = "<script>alert('x')</script>"
 

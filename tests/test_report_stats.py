@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from backtests.report.stats import (
+from lstm_backtrader.backtests.report.stats import (
     STRATEGY_COLUMNS,
     StrategyRecord,
     drawdown_episodes,

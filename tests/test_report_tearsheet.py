@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.report.tearsheet import NAMESPACE_URIS, sanitize_quantstats_html, write_tearsheet
+from lstm_backtrader.backtests.report.tearsheet import (
+    NAMESPACE_URIS,
+    sanitize_quantstats_html,
+    write_tearsheet,
+)
 
 _LOCAL = ("127.0.0.1", "::1", "localhost")
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.data import describe_ohlcv, sample
-from backtests.data.sample import SAMPLES, sample_path
-from models.errors import DataError
+from lstm_backtrader.backtests.data import describe_ohlcv, sample
+from lstm_backtrader.backtests.data.sample import SAMPLES, sample_path
+from lstm_backtrader.models.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 

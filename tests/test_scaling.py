@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from models.errors import InputError, ModelFileError
-from models.scaling import StandardScaler
+from lstm_backtrader.models.errors import InputError, ModelFileError
+from lstm_backtrader.models.scaling import StandardScaler
 
 
 def test_statistics_equal_numpy() -> None:

@@ -14,19 +14,19 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from backtests.cli import app
-from backtests.report.stats import bar_returns
-from backtests.run import MODEL_NAME, load_candles, simulate
-from backtests.sweep import (
+from lstm_backtrader.backtests.cli import app
+from lstm_backtrader.backtests.report.stats import bar_returns
+from lstm_backtrader.backtests.run import MODEL_NAME, load_candles, simulate
+from lstm_backtrader.backtests.sweep import (
     CSV_COLUMNS,
     expand_trials,
     load_sweep,
     run_sweep,
     trial_id_for,
 )
-from models import metrics
-from models.errors import InputError
-from models.features import hash_candles
+from lstm_backtrader.models import metrics
+from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.features import hash_candles
 from tests.conftest import make_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

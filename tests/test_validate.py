@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.data.validate import (
+from lstm_backtrader.backtests.data.validate import (
     describe_ohlcv,
     find_gaps,
     infer_timeframe,
@@ -16,7 +16,7 @@ from backtests.data.validate import (
     timeframe_label,
     validate_ohlcv,
 )
-from models.errors import DataError
+from lstm_backtrader.models.errors import DataError
 from tests.conftest import make_candles
 
 

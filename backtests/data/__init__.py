@@ -1,11 +1,11 @@
 """Market data in: exchange downloads through ccxt (cached), candle files, the embedded sample.
 
-Every source returns a *candle frame* (see :mod:`backtests.data.validate`).
+Every source returns a *candle frame* (see :mod:`lstm_backtrader.backtests.data.validate`).
 """
 
-from backtests.data.files import load_ohlcv
-from backtests.data.sample import sample
-from backtests.data.validate import (
+from lstm_backtrader.backtests.data.files import load_ohlcv
+from lstm_backtrader.backtests.data.sample import sample
+from lstm_backtrader.backtests.data.validate import (
     OHLCV_COLUMNS,
     DataReport,
     GapReport,
@@ -31,7 +31,7 @@ __all__ = [
 
 def __getattr__(name: str):  # ccxt is imported only when a download is asked for
     if name == "fetch_ohlcv":
-        from backtests.data.exchange import fetch_ohlcv
+        from lstm_backtrader.backtests.data.exchange import fetch_ohlcv
 
         return fetch_ohlcv
     raise AttributeError(name)

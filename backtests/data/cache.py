@@ -7,16 +7,16 @@ Layout (under :func:`cache_root`)::
 The root is, in order of precedence, the ``cache_dir`` argument, the ``LSTM_BT_CACHE_DIR``
 environment variable, or ``platformdirs.user_cache_dir("lstm-backtrader")/ohlcv``.
 
-Each file holds one candle frame (see :mod:`backtests.data.validate`) plus a JSON entry
-``lstm_backtrader`` in the parquet schema metadata: format version, exchange, symbol,
+Each file holds one candle frame (see :mod:`lstm_backtrader.backtests.data.validate`) plus a JSON
+entry ``lstm_backtrader`` in the parquet schema metadata: format version, exchange, symbol,
 timeframe, ``fetched_at``, and ``covered_from`` (the earliest time the download asked for,
 epoch ms, so a later request for an earlier start knows it must go further back). Credentials
 are never part of the metadata, the file name or any message.
 
-Writes are atomic (:func:`models._io.atomic_write`). A file that cannot be read back as a valid
-candle frame of the expected key (truncated parquet, foreign schema, failing validation) is
-logged with a warning, moved aside to ``<name>.corrupt`` and treated as absent, so the caller
-downloads again; it is never used silently and never crashes a run.
+Writes are atomic (:func:`lstm_backtrader.models._io.atomic_write`). A file that cannot be read
+back as a valid candle frame of the expected key (truncated parquet, foreign schema, failing
+validation) is logged with a warning, moved aside to ``<name>.corrupt`` and treated as absent, so
+the caller downloads again; it is never used silently and never crashes a run.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backtests.data.validate import OHLCV_COLUMNS, validate_ohlcv
-from models._io import atomic_write
-from models.errors import DataError
+from lstm_backtrader.backtests.data.validate import OHLCV_COLUMNS, validate_ohlcv
+from lstm_backtrader.models._io import atomic_write
+from lstm_backtrader.models.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,8 @@ def merge_candles(old: pd.DataFrame | None, new: pd.DataFrame, *, source: str) -
     """Cached and newly fetched candles as one candle frame.
 
     Identical rows that appear in both are kept once; a timestamp with different values in the
-    two is refused by :func:`~backtests.data.validate.validate_ohlcv` (a ``DataError``).
+    two is refused by :func:`~lstm_backtrader.backtests.data.validate.validate_ohlcv` (a
+    ``DataError``).
     """
     if old is None or old.empty:
         return validate_ohlcv(new, source=source)

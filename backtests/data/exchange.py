@@ -8,9 +8,10 @@ It pages through the exchange's history with ``since``/``limit`` (ccxt's unified
 ``fetch_ohlcv``), lets ccxt throttle requests to the exchange's rate limit
 (``enableRateLimit``), retries network trouble and rate-limit answers with exponential backoff,
 drops the still-forming last candle, and keeps everything in the parquet cache of
-:mod:`backtests.data.cache`, so that a second call only downloads candles newer than the cache.
-When it gives up, what it already fetched is written to the cache first and the
-:class:`~models.errors.DataError` says how far it got; running again resumes from there.
+:mod:`lstm_backtrader.backtests.data.cache`, so that a second call only downloads candles newer
+than the cache. When it gives up, what it already fetched is written to the cache first and the
+:class:`~lstm_backtrader.models.errors.DataError` says how far it got; running again resumes from
+there.
 
 Credentials (``apiKey``, ``secret``, ...) in ``exchange_options`` are passed to ccxt only: they
 are never written to the cache and are blanked out of every log line and error message.
@@ -32,7 +33,7 @@ from typing import Any
 import ccxt
 import pandas as pd
 
-from backtests.data.cache import (
+from lstm_backtrader.backtests.data.cache import (
     ENV_VAR,
     INDEX_UNIT,
     cache_path,
@@ -40,8 +41,8 @@ from backtests.data.cache import (
     read_cache,
     write_cache,
 )
-from backtests.data.validate import OHLCV_COLUMNS, timeframe_delta
-from models.errors import DataError
+from lstm_backtrader.backtests.data.validate import OHLCV_COLUMNS, timeframe_delta
+from lstm_backtrader.models.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +314,7 @@ def fetch_ohlcv(
         starts at the exchange's first candle; ``until=None`` runs up to the last closed one.
     cache_dir
         Cache root (default ``$LSTM_BT_CACHE_DIR`` or the user cache dir, see
-        :mod:`backtests.data.cache`).
+        :mod:`lstm_backtrader.backtests.data.cache`).
     exchange_options
         ccxt constructor config when ``exchange`` is an id (credentials are never stored or
         shown).

@@ -13,7 +13,7 @@ Recognised layouts (column names are matched case-insensitively):
 * **Yahoo Finance** — ``Date,Open,High,Low,Close,Adj Close,Volume``; ``Close`` is used
   (for crypto it equals ``Adj Close``).
 
-Every layout goes through :func:`~backtests.data.validate.validate_ohlcv`.
+Every layout goes through :func:`~lstm_backtrader.backtests.data.validate.validate_ohlcv`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backtests.data.validate import OHLCV_COLUMNS, to_utc_index, validate_ohlcv
-from models.errors import DataError
+from lstm_backtrader.backtests.data.validate import OHLCV_COLUMNS, to_utc_index, validate_ohlcv
+from lstm_backtrader.models.errors import DataError
 
 logger = logging.getLogger(__name__)
 

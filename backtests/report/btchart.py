@@ -38,16 +38,16 @@ def backtrader_chart_png(
     start: pd.Timestamp | None = None,
     dpi: int = 90,
 ) -> bytes:
-    """Replay ``forecasts`` through :class:`~strategies.forecast.ForecastStrategy` on
-    ``candles`` and return Backtrader's own chart of that run, from ``start`` on.
+    """Replay ``forecasts`` through :class:`~lstm_backtrader.strategies.forecast.ForecastStrategy`
+    on ``candles`` and return Backtrader's own chart of that run, from ``start`` on.
 
     The replay needs no TensorFlow (the forecasts are already computed); with the run's
     candles and parameters (``trade_from`` included) its fills are the run's.
     """
     import backtrader as bt
 
-    from strategies.forecast import ForecastStrategy
-    from strategies.runner import make_cerebro
+    from lstm_backtrader.strategies.forecast import ForecastStrategy
+    from lstm_backtrader.strategies.runner import make_cerebro
 
     plt = _agg_backtrader_plot()
     cerebro = make_cerebro(candles, cash=cash)

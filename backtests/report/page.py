@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.report.plots import PLOT_TITLES
-from backtests.report.stats import STRATEGY_COLUMNS, SharpeSignificance
-from models._io import atomic_write_bytes, atomic_write_text
+from lstm_backtrader.backtests.report.plots import PLOT_TITLES
+from lstm_backtrader.backtests.report.stats import STRATEGY_COLUMNS, SharpeSignificance
+from lstm_backtrader.models._io import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "SCHEMA",
@@ -81,13 +81,14 @@ class ReportInputs:
     periods_per_year
         Annualisation factor used by the tables (365 for daily crypto).
     strategies
-        :func:`backtests.report.stats.strategy_table` output (index = strategy names).
+        :func:`lstm_backtrader.backtests.report.stats.strategy_table` output (index = strategy
+        names).
     forecast
-        ``models.metrics.ForecastMetrics.to_dict()`` of the model against persistence (or
-        ``None`` when no forecast was scored).
+        ``lstm_backtrader.models.metrics.ForecastMetrics.to_dict()`` of the model against
+        persistence (or ``None`` when no forecast was scored).
     significance
-        :class:`~backtests.report.stats.SharpeSignificance` (or its ``to_dict()``) of one or more
-        strategies; the number of trials each DSR deflates for is shown beside it.
+        :class:`~lstm_backtrader.backtests.report.stats.SharpeSignificance` (or its ``to_dict()``)
+        of one or more strategies; the number of trials each DSR deflates for is shown beside it.
     folds
         Per-fold table of the walk-forward (columns such as ``fold``, ``start``, ``end``,
         ``rmse``, ``baseline_rmse``); a ``rmse_ratio`` column is added when both RMSEs exist.
@@ -536,7 +537,7 @@ def render_index(summary: Mapping[str, Any], images: Mapping[str, bytes] | None 
         Output of :func:`summary_dict` (or the same read back from ``summary.json``).
     images
         Figure name → PNG bytes, shown in this order (captions from
-        :data:`backtests.report.plots.PLOT_TITLES`, else the name).
+        :data:`lstm_backtrader.backtests.report.plots.PLOT_TITLES`, else the name).
 
     Returns
     -------
@@ -606,7 +607,7 @@ def write_report(
     """Write ``summary.json``, ``plots/<name>.png`` and ``index.html`` into ``run_dir``.
 
     Returns the written paths keyed ``summary``, ``index`` and ``plot:<name>``. The tearsheet is
-    written separately (:func:`backtests.report.tearsheet.write_tearsheet`).
+    written separately (:func:`lstm_backtrader.backtests.report.tearsheet.write_tearsheet`).
     """
     run = Path(run_dir)
     summary = summary_dict(inputs, list(images))

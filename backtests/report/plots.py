@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from backtests.report.stats import StrategyRecordLike
+from lstm_backtrader.backtests.report.stats import StrategyRecordLike
 
 __all__ = [
     "PLOT_TITLES",
@@ -182,8 +182,8 @@ def rolling_direction_png(
     figsize: tuple[float, float] = (9, 3.5),
 ) -> bytes:
     """Rolling share of bars where ``sign(forecast) == sign(realised)`` (the definition of
-    :func:`models.metrics.directional_accuracy`) beside the rolling always-up rate (share of
-    realised returns > 0) of the same window, and the 50% line."""
+    :func:`lstm_backtrader.models.metrics.directional_accuracy`) beside the rolling always-up rate
+    (share of realised returns > 0) of the same window, and the 50% line."""
     if window < 2:
         raise ValueError(f"window must be >= 2, got {window}")
     df = _aligned(forecast, realised)

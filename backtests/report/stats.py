@@ -2,7 +2,8 @@
 
 Everything is computed from a :class:`StrategyRecord` (or any object with the same attributes,
 see :class:`StrategyRecordLike`): the broker value at each bar close, the closed trades, the
-fills and the position. Sharpe-family figures come from :mod:`models.metrics` (not re-derived).
+fills and the position. Sharpe-family figures come from :mod:`lstm_backtrader.models.metrics` (not
+re-derived).
 
 Conventions (documented decisions)
 ----------------------------------
@@ -16,11 +17,11 @@ Conventions (documented decisions)
   calendar time between the first and last bar close: ``years = (t_last - t_first) / 365.25
   days``. CAGR uses it (not ``bars / periods_per_year``, which would shrink with missing bars).
   Annualised volatility, Sharpe and Sortino scale per-bar figures by ``sqrt(periods_per_year)``
-  (365 bars a year for daily crypto, :func:`models.metrics.periods_per_year`).
+  (365 bars a year for daily crypto, :func:`lstm_backtrader.models.metrics.periods_per_year`).
 * **Sharpe** = ``mean(r) / std(r, ddof=1) · sqrt(ppy)`` (risk-free rate 0), via
-  :func:`models.metrics.sharpe_ratio`. **Sortino** = ``mean(r) / DD · sqrt(ppy)`` with the
-  downside deviation ``DD = sqrt(mean(min(r, 0)²))`` over all bars (target 0; Sortino & Price);
-  NaN when no bar lost money.
+  :func:`lstm_backtrader.models.metrics.sharpe_ratio`. **Sortino** = ``mean(r) / DD · sqrt(ppy)``
+  with the downside deviation ``DD = sqrt(mean(min(r, 0)²))`` over all bars (target 0; Sortino &
+  Price); NaN when no bar lost money.
 * **Drawdown** ``D_t = E_t / max_{s<=t} E_s - 1`` (≤ 0); the maximum drawdown is ``min D_t``
   (a negative fraction). An *episode* runs from the last bar at the running peak to the first
   bar back at or above it (or to the last bar when it never recovered). ``max_drawdown_days``
@@ -41,8 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.metrics import sharpe_ratio, sharpe_stats
-from strategies.record import (
+from lstm_backtrader.models.metrics import sharpe_ratio, sharpe_stats
+from lstm_backtrader.strategies.record import (
     FILL_COLUMNS,
     TRADE_COLUMNS,
     StrategyRecord,
@@ -223,10 +224,10 @@ def strategy_table(records: Sequence[StrategyRecordLike], periods_per_year: floa
     """Per-strategy performance table, one row per record (index ``strategy``, the names).
 
     Columns are :data:`STRATEGY_COLUMNS` keys: total return, CAGR on calendar time, annualised
-    volatility, Sharpe (via :func:`models.metrics.sharpe_ratio`) and Sortino, max drawdown with
-    the duration of its episode, longest drawdown, Calmar, number of closed trades, win rate,
-    exposure, fees paid, final equity, bars and years. See the module docstring for the exact
-    definitions. Fractions are fractions (0.12 = 12%), durations calendar days.
+    volatility, Sharpe (via :func:`lstm_backtrader.models.metrics.sharpe_ratio`) and Sortino, max
+    drawdown with the duration of its episode, longest drawdown, Calmar, number of closed trades,
+    win rate, exposure, fees paid, final equity, bars and years. See the module docstring for the
+    exact definitions. Fractions are fractions (0.12 = 12%), durations calendar days.
 
     Parameters
     ----------
@@ -234,7 +235,7 @@ def strategy_table(records: Sequence[StrategyRecordLike], periods_per_year: floa
         Strategy runs (names must be unique).
     periods_per_year
         Bars per year for annualisation (365 for daily crypto; see
-        :func:`models.metrics.periods_per_year`).
+        :func:`lstm_backtrader.models.metrics.periods_per_year`).
     """
     names = [r.name for r in records]
     if len(set(names)) != len(names):
@@ -311,7 +312,7 @@ def sharpe_significance(
     alpha: float = 0.05,
 ) -> SharpeSignificance:
     """PSR, DSR (over ``n_trials``) and MinTRL of one strategy, via
-    :func:`models.metrics.sharpe_stats` on the ``N - 1`` bar returns.
+    :func:`lstm_backtrader.models.metrics.sharpe_stats` on the ``N - 1`` bar returns.
 
     Parameters
     ----------

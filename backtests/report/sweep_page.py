@@ -1,10 +1,10 @@
 """The page of a parameter sweep (``lstm-bt sweep``): one self-contained HTML file.
 
-Rendered from the sweep's ``sweep.json`` summary (:func:`backtests.sweep.run_sweep` builds it),
-in the style of the run page (:mod:`backtests.report.page`, whose CSS and formatting it
-shares): the assets with buy-and-hold's Sharpe ratio as the bar to beat, every trial ranked by
-Sharpe with its PSR and its DSR deflated for the true number of trials ``N``, the spread across
-seeds of each parameter set, a note on the DSR, and the sweep's configuration.
+Rendered from the sweep's ``sweep.json`` summary (:func:`lstm_backtrader.backtests.sweep.run_sweep`
+builds it), in the style of the run page (:mod:`lstm_backtrader.backtests.report.page`, whose CSS
+and formatting it shares): the assets with buy-and-hold's Sharpe ratio as the bar to beat, every
+trial ranked by Sharpe with its PSR and its DSR deflated for the true number of trials ``N``, the
+spread across seeds of each parameter set, a note on the DSR, and the sweep's configuration.
 
 Inline CSS only: no script, font, image or external URL. Every text (asset names, parameter
 values, file names) is escaped with :func:`html.escape`. Identical summaries give identical
@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from backtests.report.page import _CSS, _fmt, _kv_table, _num, _table
-from models._io import atomic_write_text
+from lstm_backtrader.backtests.report.page import _CSS, _fmt, _kv_table, _num, _table
+from lstm_backtrader.models._io import atomic_write_text
 
 __all__ = ["render_sweep_page", "write_sweep_page"]
 
@@ -215,7 +215,7 @@ def render_sweep_page(summary: Mapping[str, Any]) -> str:
     Parameters
     ----------
     summary
-        The dict :func:`backtests.sweep.run_sweep` writes as ``sweep.json``.
+        The dict :func:`lstm_backtrader.backtests.sweep.run_sweep` writes as ``sweep.json``.
 
     Returns
     -------
