@@ -1,9 +1,9 @@
 """The ``lstm-bt`` command line.
 
 Commands stay thin: they parse options, call the library and print. Every error caused by the
-user's input (:class:`~lstm_backtrader.models.errors.InputError`) is printed as one line on stderr
-with exit code 2 — never a traceback. Heavy libraries (TensorFlow, ccxt) are imported only by the
-commands that need them, so ``lstm-bt --help`` and ``lstm-bt data info`` start fast.
+user's input (:class:`~lstm_backtrader.models.infra.errors.InputError`) is printed as one line on
+stderr with exit code 2 — never a traceback. Heavy libraries (TensorFlow, ccxt) are imported only
+by the commands that need them, so ``lstm-bt --help`` and ``lstm-bt data info`` start fast.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _summary_table(title: str, frame: pd.DataFrame, extra: dict[str, str] | None
 
 
 def _write_frame(frame: pd.DataFrame, path: Path) -> None:
-    from lstm_backtrader.models._io import atomic_write
+    from lstm_backtrader.models.infra.fileio import atomic_write
 
     suffix = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() in {".parquet", ".pq"}:
@@ -324,7 +324,7 @@ def backtest(
         },
         model={"epochs": epochs, "seed": seed},
     )
-    from lstm_backtrader.models.executor import make_executor
+    from lstm_backtrader.models.infra.executor import make_executor
 
     executor = make_executor(workers=workers, scheduler=scheduler)
     if executor.workers > 1 and cfg.walkforward.warm_start and cfg.model.kind == "lstm":

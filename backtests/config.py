@@ -2,7 +2,8 @@
 
 Every field has a default (see ``configs/example.toml``, which lists them all); a TOML file
 overrides some, CLI flags override the file. An unknown or ill-typed field is a one-line
-:class:`~lstm_backtrader.models.errors.InputError` naming it (``[walkforward] retrain_every``).
+:class:`~lstm_backtrader.models.infra.errors.InputError` naming it (``[walkforward]
+retrain_every``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
 

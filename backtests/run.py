@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.backtests.config import DataConfig, RunConfig
-from lstm_backtrader.models._io import atomic_write, atomic_write_text
-from lstm_backtrader.models._repro import installed_versions
-from lstm_backtrader.models.errors import InputError
-from lstm_backtrader.models.executor import Executor
+from lstm_backtrader.models.infra import versions
+from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.infra.executor import Executor
+from lstm_backtrader.models.infra.fileio import atomic_write, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,8 @@ def simulate(
     ``forecast_fn`` replaces the walk-forward LSTM by any function of the candles returning a
     forecast Series (the look-ahead audit uses it to prove it catches a leaking forecaster).
     ``executor`` trains independent folds (``warm_start = false``) in other processes or on a
-    Dask cluster (see :mod:`lstm_backtrader.models.executor`); the numbers are the same without it.
+    Dask cluster (see :mod:`lstm_backtrader.models.infra.executor`); the numbers are the same
+    without it.
     """
     from lstm_backtrader.models.features import target_fwd_ret
     from lstm_backtrader.strategies.baselines import BuyAndHold, SMACross
@@ -263,7 +264,7 @@ def simulate(
 # ------------------------------------------------------------------------------ reporting
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages a result depends on."""
-    return {"python": platform.python_version(), **installed_versions(PACKAGES)}
+    return versions.package_versions(PACKAGES)
 
 
 def _fold_table(sim: Simulation) -> pd.DataFrame:

@@ -17,7 +17,7 @@ trials' per-bar Sharpe ratios (Bailey & López de Prado 2014)::
 and the spread over seeds of each group of trials that differ only by seed (mean ± std of
 Sharpe, CAGR and the forecast RMSE ratio vs persistence, as Qlib reports).
 
-Trials are independent: they run through :func:`lstm_backtrader.models.executor.make_executor`
+Trials are independent: they run through :func:`lstm_backtrader.models.infra.executor.make_executor`
 (serial, local processes or Dask) as the module-level :func:`run_trial` applied to a picklable
 :class:`TrialTask`; only plain dicts come back. A finished trial is cached as
 ``<cache_dir>/trials/<trial_id>.json`` (keyed on its config, the data hash and the installed
@@ -51,7 +51,7 @@ from lstm_backtrader.backtests.config import (
     load_config,
 )
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -616,7 +616,7 @@ def write_cached_trial(
     cache_dir: str | Path, trial_id: str, key: str, result: Mapping[str, Any]
 ) -> Path:
     """Store a trial result atomically (strict JSON, non-finite floats as ``null``)."""
-    from lstm_backtrader.models._io import atomic_write_text
+    from lstm_backtrader.models.infra.fileio import atomic_write_text
 
     doc = {
         "schema": TRIAL_SCHEMA,
@@ -926,7 +926,7 @@ def run_sweep(
         Root of the fold cache and of the trial cache (``<cache_dir>/trials``); default
         :func:`lstm_backtrader.backtests.run.default_cache_dir`.
     workers, scheduler
-        Passed to :func:`lstm_backtrader.models.executor.make_executor`.
+        Passed to :func:`lstm_backtrader.models.infra.executor.make_executor`.
     progress
         ``progress(done, total)`` after each trial computed now.
     on_plan
@@ -938,8 +938,8 @@ def run_sweep(
     """
     from lstm_backtrader.backtests.report.sweep_page import write_sweep_page
     from lstm_backtrader.backtests.run import default_cache_dir, package_versions
-    from lstm_backtrader.models._io import atomic_write, atomic_write_text
-    from lstm_backtrader.models.executor import make_executor
+    from lstm_backtrader.models.infra.executor import make_executor
+    from lstm_backtrader.models.infra.fileio import atomic_write, atomic_write_text
 
     if workers < 1:
         raise InputError(f"--workers is {workers}: use 1 or more")

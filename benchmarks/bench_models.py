@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     diff_last = float(np.max(np.abs(per_bar_last() - pred.to_numpy()[subset])))
 
     # ---- training throughput through the compiled training step every fit uses
-    # (lstm_backtrader.models._trainer: traced once per process, so tracing is excluded): time fits
+    # (lstm_backtrader.models.trainer: traced once per process, so tracing is excluded): time fits
     # of 1 and of 1 + repeats epochs on the same windows; the difference is the epochs' cost
-    from lstm_backtrader.models._trainer import trainer_for
+    from lstm_backtrader.models.trainer import trainer_for
 
     train_pos = candles.index.get_indexer(fitted.train_index_)
     x_tr = gather_windows(z, train_pos, fitted.lookback)

@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         simulate,
         write_run,
     )
-    from lstm_backtrader.models.executor import make_executor
     from lstm_backtrader.models.features import target_fwd_ret
+    from lstm_backtrader.models.infra.executor import make_executor
 
     base = RunConfig()
     wf_over: dict[str, object] = {

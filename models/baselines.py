@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.config import DEFAULT_FEATURES, ForecasterConfig
-from lstm_backtrader.models.errors import InputError, ModelFileError
 from lstm_backtrader.models.features import check_candles, hash_candles, target_fwd_ret
+from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
 

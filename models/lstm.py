@@ -18,9 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models._io import atomic_write, sha256_file
 from lstm_backtrader.models.config import DEFAULT_FEATURES, ForecasterConfig
-from lstm_backtrader.models.errors import InputError, ModelFileError
 from lstm_backtrader.models.features import (
     check_candles,
     compute_features,
@@ -31,6 +29,8 @@ from lstm_backtrader.models.features import (
     target_fwd_ret,
     valid_window_ends,
 )
+from lstm_backtrader.models.infra.errors import InputError, ModelFileError
+from lstm_backtrader.models.infra.fileio import atomic_write, sha256_file
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 from lstm_backtrader.models.scaling import StandardScaler
 
@@ -218,7 +218,7 @@ class LSTMForecaster:
         return self.scaler_.transform(feats)
 
     def _architecture(self, n_features: int) -> Any:
-        from lstm_backtrader.models._trainer import Architecture
+        from lstm_backtrader.models.trainer import Architecture
 
         cfg = self.config
         return Architecture(cfg.lookback, int(n_features), cfg.units, float(cfg.dropout))
@@ -308,10 +308,8 @@ class LSTMForecaster:
 
         init = None if init_weights_from is None else self._initial_weights(init_weights_from)
 
-        from lstm_backtrader.models._repro import deterministic_ops
-        from lstm_backtrader.models._trainer import trainer_for
+        from lstm_backtrader.models.trainer import trainer_for
 
-        deterministic_ops()
         arch = self._architecture(feats.shape[1])
         trainer = trainer_for(arch, cfg.batch_size, cfg.learning_rate)
         if init is not None:
@@ -367,7 +365,7 @@ class LSTMForecaster:
         process (traced once); this forecaster's weights are swapped in when needed."""
         fn = getattr(self, "_infer_fn", None)
         if fn is None:
-            from lstm_backtrader.models._trainer import predictor_for
+            from lstm_backtrader.models.trainer import predictor_for
 
             pred = self._pred = predictor_for(self._architecture(len(self.features)))
 
@@ -390,7 +388,7 @@ class LSTMForecaster:
 
     def _infer(self, windows: np.ndarray) -> np.ndarray:
         """Forecasts (float64, return units) of scaled windows, in padded chunks."""
-        from lstm_backtrader.models._trainer import predict_windows
+        from lstm_backtrader.models.trainer import predict_windows
 
         fn = self._inference_fn()
         with self._bound():
@@ -446,7 +444,7 @@ class LSTMForecaster:
         """The fitted Keras network (built from :attr:`weights_` on first access)."""
         self._check_fitted()
         if getattr(self, "_model", None) is None:
-            from lstm_backtrader.models._trainer import build_network
+            from lstm_backtrader.models.trainer import build_network
 
             model = build_network(self._architecture(len(self.features)), int(self.seed))
             model.set_weights(self.weights_)

@@ -7,22 +7,21 @@ Layout of a saved forecaster at ``PATH.keras``:
   training range, data hash of the training slice, package versions, the SHA-256 of the
   ``.keras`` file and of the weights. Baselines only write the sidecar.
 
-No pickle anywhere. Errors are :class:`~lstm_backtrader.models.errors.ModelFileError` with one-line
-messages.
+No pickle anywhere. Errors are :class:`~lstm_backtrader.models.infra.errors.ModelFileError` with
+one-line messages.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
-from lstm_backtrader.models._io import atomic_write_text
-from lstm_backtrader.models._repro import installed_versions
-from lstm_backtrader.models.errors import ModelFileError
+from lstm_backtrader.models.infra.errors import ModelFileError
+from lstm_backtrader.models.infra.fileio import atomic_write_text
+from lstm_backtrader.models.infra.versions import package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +35,10 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def package_versions() -> dict[str, str]:
+def _model_versions() -> dict[str, str]:
     """Versions of the packages a saved model depends on (TF/Keras only if already imported)."""
     names = ("numpy", "pandas") + tuple(n for n in ("keras", "tensorflow") if n in sys.modules)
-    return {"python": platform.python_version(), **installed_versions(names)}
+    return package_versions(names)
 
 
 def write_sidecar(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -47,7 +46,7 @@ def write_sidecar(path: str | Path, payload: dict[str, Any]) -> Path:
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "versions": package_versions(),
+        "versions": _model_versions(),
         **payload,
     }
     text = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_backtrader.models.errors import InputError, ModelFileError
+from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 
 logger = logging.getLogger(__name__)
 

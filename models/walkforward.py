@@ -12,8 +12,8 @@ first forecasts reaches back into the training period: that is data, not labels.
 
 Training one fold is the pure function :func:`train_fold` (config + data slices + optional
 initial weights file in, arrays and file paths out: no Keras object crosses it). Independent
-folds (``warm_start=False``) run through an executor (:mod:`lstm_backtrader.models.executor`: local
-processes or a Dask cluster) as :func:`run_fold_task` tasks returning forecasts and model-file
+folds (``warm_start=False``) run through an executor (:mod:`lstm_backtrader.models.infra.executor`:
+local processes or a Dask cluster) as :func:`run_fold_task` tasks returning forecasts and model-file
 bytes.
 
 Fold cache (``cache_dir``)
@@ -51,17 +51,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models._io import (
+from lstm_backtrader.models.config import ForecasterConfig, build_forecaster
+from lstm_backtrader.models.features import check_candles, hash_candles, target_fwd_ret
+from lstm_backtrader.models.infra.errors import InputError, ModelFileError
+from lstm_backtrader.models.infra.executor import Executor
+from lstm_backtrader.models.infra.fileio import (
     atomic_write_bytes,
     atomic_write_text,
     sha256_bytes,
     sha256_file,
 )
-from lstm_backtrader.models._repro import installed_versions
-from lstm_backtrader.models.config import ForecasterConfig, build_forecaster
-from lstm_backtrader.models.errors import InputError, ModelFileError
-from lstm_backtrader.models.executor import Executor
-from lstm_backtrader.models.features import check_candles, hash_candles, target_fwd_ret
+from lstm_backtrader.models.infra.versions import installed_versions
 from lstm_backtrader.models.metrics import directional_accuracy, rmse
 from lstm_backtrader.models.persist import load_forecaster, sidecar_path
 
@@ -334,9 +334,9 @@ class WalkForward:
         Called after each fold as ``progress(fold_index, n_folds, fold_row)``.
     executor
         Runs independent folds (``warm_start=False`` or baselines) through a
-        :mod:`lstm_backtrader.models.executor` executor (local processes, Dask); ``None`` trains
-        them here, one after the other. Warm-started folds depend on each other and always run
-        here. The results are identical either way.
+        :mod:`lstm_backtrader.models.infra.executor` executor (local processes, Dask); ``None``
+        trains them here, one after the other. Warm-started folds depend on each other and always
+        run here. The results are identical either way.
     """
 
     def __init__(

@@ -13,7 +13,7 @@ import pytest
 
 from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
 from lstm_backtrader.models.config import ForecasterConfig, build_forecaster
-from lstm_backtrader.models.errors import InputError, ModelFileError
+from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.persist import load_forecaster
 
 REPO = Path(__file__).resolve().parents[1]

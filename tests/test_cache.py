@@ -22,7 +22,7 @@ from lstm_backtrader.backtests.data.cache import (
     write_cache,
 )
 from lstm_backtrader.backtests.data.exchange import fetch_ohlcv
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 from tests.conftest import make_candles
 from tests.fake_binance import FakeBinance, guard_loopback
 

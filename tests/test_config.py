@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lstm_backtrader.backtests.config import RunConfig, load_config
-from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.infra.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 

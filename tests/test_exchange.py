@@ -14,7 +14,7 @@ import pytest
 
 from lstm_backtrader.backtests.data.cache import cache_path, read_cache
 from lstm_backtrader.backtests.data.exchange import build_exchange, fetch_ohlcv
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 from tests.conftest import BTC_1D
 from tests.fake_binance import FakeBinance, make_exchange
 

@@ -25,8 +25,8 @@ import pandas.testing as pd_testing
 import pytest
 
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.errors import InputError
-from lstm_backtrader.models.executor import (
+from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.infra.executor import (
     DaskExecutor,
     Executor,
     ProcessExecutor,
@@ -208,7 +208,7 @@ def test_progress_reaches_total(executor: Executor, expected: list[np.ndarray]) 
 
 
 def test_dead_worker_process_is_replaced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="lstm_backtrader.models.executor")
+    caplog.set_level(logging.WARNING, logger="lstm_backtrader.models.infra.executor")
     with ProcessExecutor(2) as ex:
         out = ex.map(die_once, [(str(tmp_path), i) for i in range(6)])
         assert out == [i * i for i in range(6)]

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_backtrader.models.errors import InputError
 from lstm_backtrader.models.features import (
     FEATURE_REGISTRY,
     compute_features,
@@ -17,6 +16,7 @@ from lstm_backtrader.models.features import (
     target_fwd_ret,
     valid_window_ends,
 )
+from lstm_backtrader.models.infra.errors import InputError
 from tests.conftest import make_candles
 
 NAMES = ("log_return", "hl_range", "log_volume_change")

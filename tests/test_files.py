@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from lstm_backtrader.backtests.data.files import load_ohlcv
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 
 # Three real BTC/USDT daily candles (Binance, 2021-01-01..03) written in each layout below.
 EXPECTED = pd.DataFrame(

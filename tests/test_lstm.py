@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.errors import InputError, ModelFileError
+from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.lstm import LSTMForecaster
 from lstm_backtrader.models.persist import load_forecaster
 from tests.conftest import make_candles
@@ -122,7 +122,7 @@ def test_same_seed_bit_identical(fitted: LSTMForecaster, data: pd.DataFrame) -> 
 def test_reused_trainer_matches_a_fresh_process(
     fitted: LSTMForecaster, data: pd.DataFrame, tmp_path: Path
 ) -> None:
-    """The compiled steps are reused across fits (lstm_backtrader.models._trainer): fits of other
+    """The compiled steps are reused across fits (lstm_backtrader.models.trainer): fits of other
     architectures and seeds in between, or a brand-new process, give the same weights."""
     LSTMForecaster(**{**TINY, "units": (3,), "seed": 7}).fit(data.iloc[:150])
     LSTMForecaster(**{**TINY, "seed": 8}).fit(data.iloc[10:200])
@@ -205,7 +205,7 @@ def test_bad_files_raise_model_file_error(saved: Path, tmp_path: Path) -> None:
     garbage = _copy(saved, tmp_path / "garbage")
     garbage.write_bytes(b"PK\x03\x04 not really a zip")
     doc = json.loads(garbage.with_suffix(".json").read_text())
-    from lstm_backtrader.models._io import sha256_file
+    from lstm_backtrader.models.infra.fileio import sha256_file
 
     doc["keras_sha256"] = sha256_file(garbage)
     garbage.with_suffix(".json").write_text(json.dumps(doc))

@@ -11,7 +11,7 @@ import pytest
 
 from lstm_backtrader.backtests.data import describe_ohlcv, sample
 from lstm_backtrader.backtests.data.sample import SAMPLES, sample_path
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from lstm_backtrader.models.errors import InputError, ModelFileError
+from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.scaling import StandardScaler
 
 

@@ -25,8 +25,8 @@ from lstm_backtrader.backtests.sweep import (
     trial_id_for,
 )
 from lstm_backtrader.models import metrics
-from lstm_backtrader.models.errors import InputError
 from lstm_backtrader.models.features import hash_candles
+from lstm_backtrader.models.infra.errors import InputError
 from tests.conftest import make_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -16,7 +16,7 @@ from lstm_backtrader.backtests.data.validate import (
     timeframe_label,
     validate_ohlcv,
 )
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 from tests.conftest import make_candles
 
 

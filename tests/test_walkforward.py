@@ -13,7 +13,7 @@ import pytest
 from lstm_backtrader.backtests.data.validate import validate_ohlcv
 from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.errors import InputError
+from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.walkforward import FOLD_COLUMNS, WalkForward, WalkForwardResult
 from tests.conftest import make_candles
 
@@ -232,7 +232,7 @@ def test_independent_folds_through_an_executor_match_serial(
     """Folds trained from scratch go through the executor (in this process, or in 2 spawned
     processes receiving configs and data slices, returning arrays and model-file bytes): the
     forecasts and weights equal the in-process run's, and the fold cache is filled."""
-    from lstm_backtrader.models.executor import make_executor
+    from lstm_backtrader.models.infra.executor import make_executor
 
     reference = full_run(False)
     with make_executor(workers=workers) as ex:

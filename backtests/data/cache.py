@@ -13,8 +13,8 @@ timeframe, ``fetched_at``, and ``covered_from`` (the earliest time the download 
 epoch ms, so a later request for an earlier start knows it must go further back). Credentials
 are never part of the metadata, the file name or any message.
 
-Writes are atomic (:func:`lstm_backtrader.models._io.atomic_write`). A file that cannot be read
-back as a valid candle frame of the expected key (truncated parquet, foreign schema, failing
+Writes are atomic (:func:`lstm_backtrader.models.infra.fileio.atomic_write`). A file that cannot be
+read back as a valid candle frame of the expected key (truncated parquet, foreign schema, failing
 validation) is logged with a warning, moved aside to ``<name>.corrupt`` and treated as absent, so
 the caller downloads again; it is never used silently and never crashes a run.
 """
@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lstm_backtrader.backtests.data.validate import OHLCV_COLUMNS, validate_ohlcv
-from lstm_backtrader.models._io import atomic_write
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
+from lstm_backtrader.models.infra.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ It pages through the exchange's history with ``since``/``limit`` (ccxt's unified
 drops the still-forming last candle, and keeps everything in the parquet cache of
 :mod:`lstm_backtrader.backtests.data.cache`, so that a second call only downloads candles newer
 than the cache. When it gives up, what it already fetched is written to the cache first and the
-:class:`~lstm_backtrader.models.errors.DataError` says how far it got; running again resumes from
-there.
+:class:`~lstm_backtrader.models.infra.errors.DataError` says how far it got; running again resumes
+from there.
 
 Credentials (``apiKey``, ``secret``, ...) in ``exchange_options`` are passed to ccxt only: they
 are never written to the cache and are blanked out of every log line and error message.
@@ -42,7 +42,7 @@ from lstm_backtrader.backtests.data.cache import (
     write_cache,
 )
 from lstm_backtrader.backtests.data.validate import OHLCV_COLUMNS, timeframe_delta
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 
 logger = logging.getLogger(__name__)
 

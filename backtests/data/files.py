@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.backtests.data.validate import OHLCV_COLUMNS, to_utc_index, validate_ohlcv
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from importlib import resources
 import pandas as pd
 
 from lstm_backtrader.backtests.data.files import load_ohlcv
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 
 logger = logging.getLogger(__name__)
 

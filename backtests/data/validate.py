@@ -5,10 +5,10 @@ named ``timestamp`` (each bar labelled by its open time), with float64 columns
 ``open, high, low, close, volume``, strictly increasing and without duplicates.
 
 :func:`validate_ohlcv` turns a raw frame into a candle frame or raises a one-line
-:class:`~lstm_backtrader.models.errors.DataError` naming the source and the first offending rows.
-It never alters data silently: it sorts rows (logged), drops *exact* duplicate rows (warned), and
-refuses everything else (conflicting duplicates, NaN, non-positive prices, a high/low that does not
-contain the open and close). Gaps in the time grid are reported, never filled.
+:class:`~lstm_backtrader.models.infra.errors.DataError` naming the source and the first offending
+rows. It never alters data silently: it sorts rows (logged), drops *exact* duplicate rows (warned),
+and refuses everything else (conflicting duplicates, NaN, non-positive prices, a high/low that does
+not contain the open and close). Gaps in the time grid are reported, never filled.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.errors import DataError
+from lstm_backtrader.models.infra.errors import DataError
 
 logger = logging.getLogger(__name__)
 

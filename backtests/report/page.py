@@ -35,7 +35,7 @@ import pandas as pd
 
 from lstm_backtrader.backtests.report.plots import PLOT_TITLES
 from lstm_backtrader.backtests.report.stats import STRATEGY_COLUMNS, SharpeSignificance
-from lstm_backtrader.models._io import atomic_write_bytes, atomic_write_text
+from lstm_backtrader.models.infra.fileio import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "SCHEMA",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_backtrader.backtests.report.page import _CSS, _fmt, _kv_table, _num, _table
-from lstm_backtrader.models._io import atomic_write_text
+from lstm_backtrader.models.infra.fileio import atomic_write_text
 
 __all__ = ["render_sweep_page", "write_sweep_page"]
 

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models._io import atomic_write
+from lstm_backtrader.models.infra.fileio import atomic_write
 
 __all__ = ["NAMESPACE_URIS", "sanitize_quantstats_html", "write_tearsheet"]
 
