@@ -19,6 +19,8 @@ from typing import Any
 
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.schedule import WalkForwardSpec
+from lstm_backtrader.strategies.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, DEFAULT_STAKE
 
 logger = logging.getLogger(__name__)
 
@@ -46,32 +48,13 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class WalkForwardConfig:
-    """Walk-forward schedule (see :class:`lstm_backtrader.models.walkforward.WalkForward`)."""
-
-    train_bars: int = 730  # first forecast bar; rolling training window length
-    retrain_every: int = 30  # bars between refits
-    expanding: bool = False  # train on all history instead of the last train_bars
-    gap: int | None = None  # purge; None = the forecast horizon
-    warm_start: bool = True  # start each fold from the previous fold's weights
-    warm_start_epochs: int = 2  # epochs of a warm-started fold
-
-    def __post_init__(self) -> None:
-        for name in ("train_bars", "retrain_every", "warm_start_epochs"):
-            if getattr(self, name) < 1:
-                raise InputError(f"[walkforward] {name} is {getattr(self, name)}: use >= 1")
-        if self.gap is not None and self.gap < 0:
-            raise InputError(f"[walkforward] gap is {self.gap}: use >= 0 or leave it out")
-
-
-@dataclass(frozen=True)
 class StrategyConfig:
     """Trading rules and costs shared by the LSTM strategy and the baselines."""
 
     cash: float = 10_000.0  # starting cash (quote currency)
-    fee: float = 0.001  # commission per side (Binance spot taker 0.1%)
-    slippage: float = 0.0005  # adverse price move per fill (0.05%)
-    stake: float = 0.99  # fraction of equity in a full position
+    fee: float = DEFAULT_FEE  # commission per side (Binance spot taker 0.1%)
+    slippage: float = DEFAULT_SLIPPAGE  # adverse price move per fill (0.05%)
+    stake: float = DEFAULT_STAKE  # fraction of equity in a full position
     entry: float | None = None  # forecast needed to go long; None = round-trip cost
     exit: float = 0.0  # back to flat below this forecast
     allow_short: bool = False  # trade the short side too
@@ -101,7 +84,7 @@ class RunConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ForecasterConfig = field(default_factory=ForecasterConfig)
-    walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
+    walkforward: WalkForwardSpec = field(default_factory=WalkForwardSpec)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +92,7 @@ class RunConfig:
         return {
             "data": dataclasses.asdict(self.data),
             "model": self.model.to_dict(),
-            "walkforward": dataclasses.asdict(self.walkforward),
+            "walkforward": self.walkforward.to_dict(),
             "strategy": dataclasses.asdict(self.strategy),
         }
 

@@ -116,9 +116,10 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def strategy_params(
-    config: RunConfig, trade_from: pd.Timestamp
+    config: RunConfig, trade_from: pd.Timestamp, periods_per_year: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The costs every strategy pays and the forecast rules, from ``[strategy]``."""
+    """The costs every strategy pays and the forecast rules, from ``[strategy]``;
+    ``periods_per_year`` (from the data's timeframe) annualises volatility targeting."""
     st = config.strategy
     costs = dict(fee=st.fee, slippage=st.slippage, stake=st.stake, trade_from=trade_from)
     rules = dict(
@@ -128,8 +129,17 @@ def strategy_params(
         vol_target=st.vol_target,
         vol_window=st.vol_window,
         stop_loss=st.stop_loss,
+        periods_per_year=periods_per_year,
     )
     return costs, rules
+
+
+def data_periods_per_year(candles: pd.DataFrame) -> float:
+    """Bars per year of a 24/7 market at the candles' timeframe (365 daily, 8760 hourly)."""
+    from lstm_backtrader.backtests.data.validate import infer_timeframe, timeframe_label
+    from lstm_backtrader.models.metrics import periods_per_year
+
+    return periods_per_year(timeframe_label(infer_timeframe(candles.index)))
 
 
 def make_walkforward(
@@ -141,15 +151,9 @@ def make_walkforward(
     """The :class:`~lstm_backtrader.models.walkforward.WalkForward` of a run configuration."""
     from lstm_backtrader.models.walkforward import WalkForward
 
-    wf = config.walkforward
     return WalkForward(
         config.model,
-        train_bars=wf.train_bars,
-        retrain_every=wf.retrain_every,
-        expanding=wf.expanding,
-        gap=wf.gap,
-        warm_start=wf.warm_start,
-        warm_start_epochs=wf.warm_start_epochs,
+        config.walkforward,
         cache_dir=cache_dir,
         progress=progress,
         executor=executor,
@@ -186,7 +190,7 @@ def simulate(
             f"{len(candles)} bars: lower train_bars or use more data"
         )
     oos_start = candles.index[wf_cfg.train_bars]
-    costs, rules = strategy_params(config, oos_start)
+    costs, rules = strategy_params(config, oos_start, data_periods_per_year(candles))
     costs["cash"] = st.cash
 
     def bars(name: str) -> Callable[[int, int], None] | None:
@@ -389,7 +393,7 @@ def _backtrader_chart(sim: Simulation, config: RunConfig) -> bytes:
     """Backtrader's own chart of the LSTM strategy over the out-of-sample bars."""
     from lstm_backtrader.backtests.report.btchart import backtrader_chart_png
 
-    costs, rules = strategy_params(config, sim.oos_start)
+    costs, rules = strategy_params(config, sim.oos_start, data_periods_per_year(sim.candles))
     params = {**costs, **rules, "label": MODEL_NAME}
     st = config.strategy
     return backtrader_chart_png(

@@ -47,7 +47,7 @@ from lstm_backtrader.backtests.config import (
     DataConfig,
     RunConfig,
     StrategyConfig,
-    WalkForwardConfig,
+    WalkForwardSpec,
     load_config,
 )
 from lstm_backtrader.models.config import ForecasterConfig
@@ -316,7 +316,7 @@ def _check_key(key: str, where: str) -> tuple[str, str]:
         raise InputError(f"{where} key {key!r}: vary the data with [[assets]] tables instead")
     kinds = {
         "model": ForecasterConfig,
-        "walkforward": WalkForwardConfig,
+        "walkforward": WalkForwardSpec,
         "strategy": StrategyConfig,
     }
     if section not in kinds:

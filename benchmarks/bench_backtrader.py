@@ -207,10 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     series = pd.Series(fc_batched, index=candles.index)
     # walk-forward models already trained: a fold cache filled once (untimed; 1 epoch per
     # fold is enough, the backtest's cost does not depend on what the folds learned)
+    from lstm_backtrader.models.schedule import WalkForwardSpec
     from lstm_backtrader.models.walkforward import WalkForward
 
     wf_cache = tempfile.mkdtemp(prefix="bench-bt-folds-")
-    wf = WalkForward(fitted.config.replace(epochs=1), warm_start_epochs=1, cache_dir=wf_cache)
+    spec = WalkForwardSpec(warm_start_epochs=1)
+    wf = WalkForward(fitted.config.replace(epochs=1), spec, cache_dir=wf_cache)
     wf.run(candles)
     run_backtest(SMACross)
     run_backtest(ForecastStrategy, model=fitted)

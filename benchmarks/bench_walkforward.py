@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("walk-forward cached rerun", f"{time.perf_counter() - t0:8.1f} s", ""))
 
         if args.scratch:
-            scratch = wf.replace(warm_start=False, cache_dir=Path(tmp) / "scratch-serial")
+            scratch = wf.replace(
+                schedule=wf.schedule.replace(warm_start=False),
+                cache_dir=Path(tmp) / "scratch-serial",
+            )
             t0 = time.perf_counter()
             serial = scratch.run(candles)
             t_serial = time.perf_counter() - t0

@@ -8,9 +8,10 @@ The forecast comes from ``lstm_backtrader.strategies.lstm.LSTMForecast`` in two 
    saved with ``.save(path)`` and loaded back by ``LSTMForecast(self.data, model=path)``. The
    strategy trades only on bars *after* the model's training cutoff: forecasts on earlier bars
    are in-sample (the model has seen those very returns), so trading them would be look-ahead.
-2. **walk-forward**: ``LSTMForecast(self.data, forecaster=cfg, train_bars=..., retrain_every=...,
-   cache_dir=...)`` retrains every ``retrain_every`` bars on the bars strictly before; no
-   forecast (and so no trade) exists before the first model.
+2. **walk-forward**: ``LSTMForecast(self.data, forecaster=cfg,
+   schedule=WalkForwardSpec(train_bars=..., retrain_every=...), cache_dir=...)`` retrains every
+   ``retrain_every`` bars on the bars strictly before; no forecast (and so no trade) exists
+   before the first model.
 
 Costs are Binance-like (0.1% fee per side, 0.05% slippage), sizes are fractional, and orders
 decided at a bar's close fill at the next bar's open. Offline: the data is the real BTC/USD daily
@@ -42,6 +43,7 @@ import pandas as pd  # noqa: E402
 from lstm_backtrader.backtests.data.sample import sample  # noqa: E402
 from lstm_backtrader.models.config import ForecasterConfig  # noqa: E402
 from lstm_backtrader.models.lstm import LSTMForecaster  # noqa: E402
+from lstm_backtrader.models.schedule import WalkForwardSpec  # noqa: E402
 from lstm_backtrader.strategies.base import RecordingStrategy  # noqa: E402
 from lstm_backtrader.strategies.feeds import bar_time  # noqa: E402
 from lstm_backtrader.strategies.lstm import LSTMForecast  # noqa: E402
@@ -64,9 +66,8 @@ class RsiLstmFilter(RecordingStrategy):
     params = (
         ("model", None),  # fixed mode: path saved by LSTMForecaster.save (or a fitted model)
         ("forecaster", None),  # walk-forward mode: a ForecasterConfig
-        ("train_bars", 730),
-        ("retrain_every", 90),
-        ("cache_dir", None),
+        ("schedule", WalkForwardSpec(train_bars=730, retrain_every=90)),  # walk-forward mode
+        ("cache_dir", None),  # walk-forward mode: fold cache folder
         ("rsi_period", 14),
         ("oversold", 30.0),
         ("overbought", 70.0),
@@ -81,8 +82,7 @@ class RsiLstmFilter(RecordingStrategy):
             self.fc = LSTMForecast(
                 self.data,
                 forecaster=self.p.forecaster,
-                train_bars=self.p.train_bars,
-                retrain_every=self.p.retrain_every,
+                schedule=self.p.schedule,
                 cache_dir=self.p.cache_dir,
             )
         # line arithmetic: the forecast combines like any other Backtrader line
@@ -173,8 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         wf = run(
             candles,
             forecaster=cfg,
-            train_bars=train_bars,
-            retrain_every=retrain_every,
+            schedule=WalkForwardSpec(train_bars=train_bars, retrain_every=retrain_every),
             cache_dir=str(cache_dir),
         )
         wf["model_cutoff"] = candles.index[train_bars - 1]

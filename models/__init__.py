@@ -11,7 +11,10 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "ForecasterConfig": "lstm_backtrader.models.config",
-    "build_forecaster": "lstm_backtrader.models.config",
+    "Forecaster": "lstm_backtrader.models.forecaster",
+    "clone": "lstm_backtrader.models.forecaster",
+    "build_forecaster": "lstm_backtrader.models.factory",
+    "load_forecaster": "lstm_backtrader.models.factory",
     "LSTMForecaster": "lstm_backtrader.models.lstm",
     "PersistenceForecaster": "lstm_backtrader.models.baselines",
     "DriftForecaster": "lstm_backtrader.models.baselines",
@@ -20,11 +23,10 @@ _EXPORTS: dict[str, str] = {
     "compute_features": "lstm_backtrader.models.features",
     "target_fwd_ret": "lstm_backtrader.models.features",
     "register_feature": "lstm_backtrader.models.features",
-    "load_forecaster": "lstm_backtrader.models.persist",
+    "WalkForwardSpec": "lstm_backtrader.models.schedule",
     "WalkForward": "lstm_backtrader.models.walkforward",
     "WalkForwardResult": "lstm_backtrader.models.walkforward",
-    "train_fold": "lstm_backtrader.models.walkforward",
-    "plan_folds": "lstm_backtrader.models.walkforward",
+    "train_fold": "lstm_backtrader.models.fold",
 }
 
 __all__ = sorted(_EXPORTS)

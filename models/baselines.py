@@ -13,53 +13,31 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import DEFAULT_FEATURES, ForecasterConfig
+from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.features import check_candles, hash_candles, target_fwd_ret
+from lstm_backtrader.models.forecaster import ConfiguredForecaster
 from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 
 logger = logging.getLogger(__name__)
 
 
-class _Baseline:
-    """Shared plumbing: parameters, config, save/load. Subclasses define ``_fit_value``."""
+class BaselineForecaster(ConfiguredForecaster):
+    """Shared plumbing of the constant baselines: fit, predict, save/load. Subclasses define
+    ``_fit_value``; only ``horizon`` and ``lookback`` are hyperparameters."""
 
-    kind = "baseline"
-
-    def __init__(self, horizon: int = 1, lookback: int = 1) -> None:
-        self.horizon = horizon
-        self.lookback = lookback
-
-    @classmethod
-    def from_config(cls, config: ForecasterConfig) -> Any:
-        """Build from a config of this kind (only ``horizon`` and ``lookback`` matter)."""
-        if config.kind != cls.kind:
-            raise InputError(f"config kind is {config.kind!r}: {cls.__name__} needs {cls.kind!r}")
-        return cls(horizon=config.horizon, lookback=config.lookback)
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters (scikit-learn style)."""
-        return {"horizon": self.horizon, "lookback": self.lookback}
-
-    @property
-    def config(self) -> ForecasterConfig:
-        """Frozen config (LSTM-only fields keep their defaults and are ignored)."""
-        return ForecasterConfig(
-            kind=self.kind, horizon=self.horizon, lookback=self.lookback, features=DEFAULT_FEATURES
-        )
+    kind: ClassVar[str] = "baseline"
+    param_names: ClassVar[tuple[str, ...] | None] = ("horizon", "lookback")
 
     @property
     def context_bars(self) -> int:
         """Bars needed for one forecast (none beyond the bar itself)."""
         return 1
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(horizon={self.horizon!r}, lookback={self.lookback!r})"
 
     def _fit_value(self, target: pd.Series) -> float:
         raise NotImplementedError
@@ -71,7 +49,6 @@ class _Baseline:
         -------
         self
         """
-        self.config  # noqa: B018 - validates the hyperparameters
         check_candles(candles, columns=("close",), what="fit candles")
         y = target_fwd_ret(candles["close"], self.horizon).dropna()
         if y.empty:
@@ -134,7 +111,7 @@ class _Baseline:
         """Load what :meth:`save` wrote (``ModelFileError`` when missing/corrupt)."""
         doc = read_sidecar(path, kind=cls.kind)
         try:
-            out = cls.from_config(ForecasterConfig.from_dict(doc["config"]))
+            out = cls(ForecasterConfig.from_dict(doc["config"]))
             out.value_ = float(doc["value"])
             out.train_range_ = tuple(pd.Timestamp(t) for t in doc["train_range"])
             out.n_train_ = int(doc["n_train"])
@@ -152,26 +129,19 @@ class _Baseline:
         return out
 
 
-class PersistenceForecaster(_Baseline):
+class PersistenceForecaster(BaselineForecaster):
     """Forward return 0 on every bar (the random-walk / persistence baseline)."""
 
-    kind = "persistence"
+    kind: ClassVar[str] = "persistence"
 
     def _fit_value(self, target: pd.Series) -> float:
         return 0.0
 
 
-class DriftForecaster(_Baseline):
+class DriftForecaster(BaselineForecaster):
     """The training mean of ``target_fwd_ret_{h}`` on every bar (random walk with drift)."""
 
-    kind = "drift"
+    kind: ClassVar[str] = "drift"
 
     def _fit_value(self, target: pd.Series) -> float:
         return float(target.mean())
-
-
-def load_baseline(path: str | Path) -> PersistenceForecaster | DriftForecaster:
-    """Load a saved baseline of either kind."""
-    kind = read_sidecar(path).get("kind")
-    cls = PersistenceForecaster if kind == "persistence" else DriftForecaster
-    return cls.load(path)

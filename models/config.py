@@ -1,4 +1,5 @@
-"""Frozen, JSON-serialisable forecaster configurations and the factory that builds from them.
+"""Frozen, JSON-serialisable forecaster configurations (the one declaration of every
+forecaster hyperparameter; :mod:`~lstm_backtrader.models.factory` builds forecasters from them).
 
 A :class:`ForecasterConfig` is what travels between processes (walk-forward folds, later Dask
 workers): plain numbers, strings and tuples, round-tripped exactly by
@@ -10,15 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Protocol, runtime_checkable
-
-import pandas as pd
+from typing import Any
 
 from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-#: Forecaster kinds :func:`build_forecaster` knows.
+#: Forecaster kinds :func:`~lstm_backtrader.models.factory.build_forecaster` knows.
 KINDS: tuple[str, ...] = ("lstm", "persistence", "drift")
 
 DEFAULT_FEATURES: tuple[str, ...] = ("log_return", "hl_range", "log_volume_change")
@@ -122,40 +121,11 @@ class ForecasterConfig:
         """Canonical JSON text (sorted keys): equal configs give equal text."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names of every field, in declaration order."""
+        return tuple(f.name for f in fields(cls))
+
     def replace(self, **changes: Any) -> ForecasterConfig:
         """A copy with some fields changed (validated)."""
         return ForecasterConfig.from_dict({**self.to_dict(), **changes})
-
-
-@runtime_checkable
-class Forecaster(Protocol):
-    """What the walk-forward engine needs of a forecaster (LSTM and baselines alike)."""
-
-    lookback: int
-    horizon: int
-
-    @property
-    def config(self) -> ForecasterConfig: ...
-
-    @property
-    def context_bars(self) -> int: ...
-
-    def fit(self, candles: pd.DataFrame, **kwargs: Any) -> Forecaster: ...
-
-    def predict(self, candles: pd.DataFrame) -> pd.Series: ...
-
-    def save(self, path: Any) -> Any: ...
-
-    def model_hash(self) -> str: ...
-
-
-def build_forecaster(config: ForecasterConfig) -> Forecaster:
-    """A fresh, unfitted forecaster of ``config.kind`` (imports TensorFlow only for ``'lstm'``)."""
-    if config.kind == "lstm":
-        from lstm_backtrader.models.lstm import LSTMForecaster
-
-        return LSTMForecaster.from_config(config)
-    from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
-
-    cls = PersistenceForecaster if config.kind == "persistence" else DriftForecaster
-    return cls.from_config(config)

@@ -13,12 +13,12 @@ import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import DEFAULT_FEATURES, ForecasterConfig
+from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.features import (
     check_candles,
     compute_features,
@@ -29,27 +29,13 @@ from lstm_backtrader.models.features import (
     target_fwd_ret,
     valid_window_ends,
 )
+from lstm_backtrader.models.forecaster import ConfiguredForecaster
 from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.fileio import atomic_write, sha256_file
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 from lstm_backtrader.models.scaling import StandardScaler
 
 logger = logging.getLogger(__name__)
-
-
-_PARAMS: tuple[str, ...] = (
-    "lookback",
-    "horizon",
-    "features",
-    "units",
-    "dropout",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "validation_fraction",
-    "patience",
-    "seed",
-)
 
 
 def weights_hash(weights: list[np.ndarray]) -> str:
@@ -98,33 +84,19 @@ def _quiet_retracing_warning() -> None:
         tf_logger.addFilter(_RetracingFilter())
 
 
-class LSTMForecaster:
+class LSTMForecaster(ConfiguredForecaster):
     """Stacked LSTM forecasting ``target_fwd_ret_{horizon}`` from windows of causal features.
 
     Parameters
     ----------
-    lookback
-        Bars per window; the window ending at bar t holds the features of bars
-        t-lookback+1..t and its label is ``log(close[t+h] / close[t])``.
-    horizon
-        Forecast horizon h in bars.
-    features
-        Feature names (registry or extra columns, see :mod:`lstm_backtrader.models.features`).
-    units
-        Units of each stacked LSTM layer (``return_sequences`` on all but the last).
-    dropout
-        Dropout after each LSTM layer.
-    epochs
-        Maximum epochs (early stopping on the validation windows may stop sooner).
-    batch_size, learning_rate
-        Adam training settings.
-    validation_fraction
-        Share of the chronologically last labelled windows held out for early stopping
-        (0 disables validation; early stopping then watches the training loss).
-    patience
-        Early-stopping patience; the best epoch's weights are restored.
-    seed
-        Seed for weights, dropout and shuffling (bit-identical refits).
+    config
+        A :class:`~lstm_backtrader.models.config.ForecasterConfig` of kind ``'lstm'`` (default:
+        the defaults); its fields are the hyperparameters (``lookback``, ``horizon``,
+        ``features``, ``units``, ``dropout``, ``epochs``, ``batch_size``, ``learning_rate``,
+        ``validation_fraction``, ``patience``, ``seed``: see there).
+    **params
+        Fields of ``config`` to override, e.g. ``LSTMForecaster(lookback=30, units=(32,))``.
+        Validated at once; readable as attributes (``forecaster.lookback``).
 
     Attributes
     ----------
@@ -144,73 +116,24 @@ class LSTMForecaster:
         Epochs run. ``best_val_loss_``: lowest validation MSE (standardised), NaN without one.
     train_range_ : tuple of Timestamp
         First and last bar whose data entered training (features or labels).
+    train_windows_, val_windows_ : tuple
+        ``(first, last, count)`` of the end bars of the training and of the validation
+        windows (``(None, None, 0)`` without validation); saved and loaded with the model.
     train_index_, val_index_ : DatetimeIndex
-        End bars of the training and of the validation windows.
+        Every end bar of the training and of the validation windows (only on a forecaster
+        fitted in this process: a loaded one has :attr:`train_windows_`).
     data_hash_ : str
         SHA-256 of the candle slice given to :meth:`fit`.
     """
 
-    kind = "lstm"
-
-    def __init__(
-        self,
-        lookback: int = 60,
-        horizon: int = 1,
-        features: tuple[str, ...] = DEFAULT_FEATURES,
-        units: tuple[int, ...] = (50, 50),
-        dropout: float = 0.2,
-        epochs: int = 50,
-        batch_size: int = 128,
-        learning_rate: float = 1e-3,
-        validation_fraction: float = 0.1,
-        patience: int = 5,
-        seed: int = 42,
-    ) -> None:
-        self.lookback = lookback
-        self.horizon = horizon
-        self.features = features
-        self.units = units
-        self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.seed = seed
-
-    # ----------------------------------------------------------------- configuration
-    @classmethod
-    def from_config(cls, config: ForecasterConfig) -> LSTMForecaster:
-        """Build an unfitted forecaster from a :class:`ForecasterConfig` of kind ``'lstm'``."""
-        if config.kind != "lstm":
-            raise InputError(f"config kind is {config.kind!r}: LSTMForecaster needs 'lstm'")
-        return cls(**{name: getattr(config, name) for name in _PARAMS})
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a dict (scikit-learn style)."""
-        return {name: getattr(self, name) for name in _PARAMS}
-
-    def set_params(self, **params: Any) -> LSTMForecaster:
-        """Change hyperparameters (scikit-learn style); returns self."""
-        for name, value in params.items():
-            if name not in _PARAMS:
-                raise InputError(f"LSTMForecaster has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
-    @property
-    def config(self) -> ForecasterConfig:
-        """The validated, frozen configuration of this forecaster."""
-        return ForecasterConfig(kind="lstm", **self.get_params())
+    kind: ClassVar[str] = "lstm"
+    supports_warm_start: ClassVar[bool] = True
+    depends_on: ClassVar[tuple[str, ...]] = ("tensorflow", "keras")
 
     @property
     def context_bars(self) -> int:
         """Bars of history needed for one forecast: ``lookback`` + the features' warm-up."""
         return int(self.lookback) + feature_warmup(tuple(self.features))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"LSTMForecaster({args})"
 
     # ----------------------------------------------------------------- training
     def _scaled_features(self, candles: pd.DataFrame) -> np.ndarray:
@@ -343,6 +266,8 @@ class LSTMForecaster:
         self.train_range_ = (candles.index[first], candles.index[last])
         self.train_index_ = candles.index[train_ends]
         self.val_index_ = candles.index[val_ends]
+        self.train_windows_ = _window_summary(self.train_index_)
+        self.val_windows_ = _window_summary(self.val_index_)
         self.data_hash_ = hash_candles(candles)
         self._infer_fn = None
         self._token = None  # a refit must not reuse the weights the shared network holds
@@ -487,14 +412,10 @@ class LSTMForecaster:
                     "std": self.target_std_,
                 },
                 "train_range": [self.train_range_[0].isoformat(), self.train_range_[1].isoformat()],
-                "train_index": [
-                    ts.isoformat() for ts in (self.train_index_[0], self.train_index_[-1])
-                ],
-                "val_index": [ts.isoformat() for ts in self.val_index_[[0, -1]]]
-                if len(self.val_index_)
-                else None,
-                "n_train_windows": len(self.train_index_),
-                "n_val_windows": len(self.val_index_),
+                "train_index": _summary_doc(self.train_windows_)[:2],
+                "val_index": _summary_doc(self.val_windows_)[:2] if self.val_windows_[2] else None,
+                "n_train_windows": self.train_windows_[2],
+                "n_val_windows": self.val_windows_[2],
                 "data_hash": self.data_hash_,
                 "history": self.history_,
                 "n_epochs": self.n_epochs_,
@@ -533,7 +454,7 @@ class LSTMForecaster:
                 f"{src}: model file is truncated or corrupt ({type(exc).__name__}); save again"
             ) from None
         try:
-            out = cls.from_config(ForecasterConfig.from_dict(doc["config"]))
+            out = cls(ForecasterConfig.from_dict(doc["config"]))
             out.weights_ = model.get_weights()
             out._model = model
             out.scaler_ = StandardScaler.from_dict(doc["scaler"])
@@ -544,6 +465,8 @@ class LSTMForecaster:
             best = doc["best_val_loss"]
             out.best_val_loss_ = float("nan") if best is None else float(best)
             out.train_range_ = tuple(pd.Timestamp(t) for t in doc["train_range"])
+            out.train_windows_ = _summary_from_doc(doc["train_index"], doc["n_train_windows"])
+            out.val_windows_ = _summary_from_doc(doc["val_index"], doc["n_val_windows"])
             out.data_hash_ = doc["data_hash"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(
@@ -553,3 +476,25 @@ class LSTMForecaster:
         if out.model_hash() != doc.get("weights_sha256"):
             raise ModelFileError(f"{src}: weights do not match the sidecar's hash; save again")
         return out
+
+
+def _window_summary(index: pd.DatetimeIndex) -> tuple[Any, Any, int]:
+    """``(first, last, count)`` of window end bars (``(None, None, 0)`` when there are none)."""
+    if len(index) == 0:
+        return (None, None, 0)
+    return (index[0], index[-1], len(index))
+
+
+def _summary_doc(summary: tuple[Any, Any, int]) -> list[Any]:
+    first, last, count = summary
+    return [
+        None if first is None else first.isoformat(),
+        None if last is None else last.isoformat(),
+        count,
+    ]
+
+
+def _summary_from_doc(ends: list[str] | None, count: int) -> tuple[Any, Any, int]:
+    if not ends or not int(count):
+        return (None, None, 0)
+    return (pd.Timestamp(ends[0]), pd.Timestamp(ends[1]), int(count))

@@ -1,4 +1,4 @@
-"""The JSON sidecar every saved forecaster has, and :func:`load_forecaster` (any kind).
+"""The JSON sidecar every saved forecaster has (:func:`write_sidecar`, :func:`read_sidecar`).
 
 Layout of a saved forecaster at ``PATH.keras``:
 
@@ -85,18 +85,3 @@ def read_sidecar(path: str | Path, *, kind: str | None = None) -> dict[str, Any]
             f"{side}: holds a {doc.get('kind')!r} forecaster, not {kind!r}; use load_forecaster"
         )
     return doc
-
-
-def load_forecaster(path: str | Path) -> Any:
-    """Load a saved forecaster of any kind (LSTM, persistence, drift) from ``path``."""
-    doc = read_sidecar(path)
-    kind = doc.get("kind")
-    if kind == "lstm":
-        from lstm_backtrader.models.lstm import LSTMForecaster
-
-        return LSTMForecaster.load(path)
-    if kind in ("persistence", "drift"):
-        from lstm_backtrader.models.baselines import load_baseline
-
-        return load_baseline(path)
-    raise ModelFileError(f"{sidecar_path(path)}: unknown forecaster kind {kind!r}; check the file")

@@ -18,14 +18,11 @@ import math
 import backtrader as bt
 import pandas as pd
 
+from lstm_backtrader.strategies.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, DEFAULT_STAKE
 from lstm_backtrader.strategies.feeds import bar_time
 from lstm_backtrader.strategies.record import FILL_COLUMNS, TRADE_COLUMNS, StrategyRecord
 
 logger = logging.getLogger(__name__)
-
-#: Binance spot taker fee per side and a conservative slippage for BTC/USDT market orders.
-DEFAULT_FEE = 0.001
-DEFAULT_SLIPPAGE = 0.0005
 
 
 class RecordingStrategy(bt.Strategy):
@@ -38,7 +35,7 @@ class RecordingStrategy(bt.Strategy):
     params = (
         ("fee", DEFAULT_FEE),  # commission per side, fraction of traded value (0.001 = 0.1%)
         ("slippage", DEFAULT_SLIPPAGE),  # adverse price move per fill, fraction (0.0005 = 0.05%)
-        ("stake", 0.99),  # fraction of equity put in a full position (room for costs)
+        ("stake", DEFAULT_STAKE),  # fraction of equity put in a full position (room for costs)
         ("min_order_value", 1.0),  # smaller rebalancing orders (in cash) are not sent
         ("label", None),  # display name in records and reports (default: the class name)
         ("trade_from", None),  # UTC timestamp: no decision before this bar (common OOS start)

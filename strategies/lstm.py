@@ -5,10 +5,10 @@ Two ways to get its models:
 1. **fixed** — ``model=`` a fitted forecaster or a path saved by ``LSTMForecaster.save``: every
    forecast comes from that one model (a warning is logged where its training data overlaps the
    feed: those forecasts are in-sample);
-2. **walk-forward** — ``walkforward=`` a :class:`lstm_backtrader.models.walkforward.WalkForward`,
-or its
-   parameters (``forecaster``, ``train_bars``, ``retrain_every``, …): at each bar the forecast
-   comes from the latest model trained on bars strictly before it.
+2. **walk-forward** — ``forecaster=`` (an unfitted forecaster or a ``ForecasterConfig``) with
+   ``schedule=`` (a :class:`~lstm_backtrader.models.schedule.WalkForwardSpec`), or a whole
+   ``walkforward=`` :class:`~lstm_backtrader.models.walkforward.WalkForward`: at each bar the
+   forecast comes from the latest model trained on bars strictly before it.
 
 ``once()`` (runonce, the default) computes everything in batched calls — one walk-forward run,
 one batched predict per fold. ``next()`` (runonce=False, ``preload=False``, replay, live feeds)
@@ -55,16 +55,11 @@ class LSTMForecast(bt.Indicator):
     lines = ("forecast", "fold", "age")
     params = (
         ("model", None),  # fixed mode: a fitted forecaster or a path saved by .save()
-        ("walkforward", None),  # walk-forward mode: a models.walkforward.WalkForward
         ("forecaster", None),  # walk-forward mode: an unfitted forecaster or a ForecasterConfig
-        ("train_bars", 730),  # walk-forward: first forecast bar and rolling window length
-        ("retrain_every", 30),  # walk-forward: bars between refits
-        ("expanding", False),  # walk-forward: train on all history instead of train_bars
-        ("gap", None),  # walk-forward: purge between labels and forecasts (None = horizon)
-        ("warm_start", True),  # walk-forward: start each fold from the previous weights
-        ("warm_start_epochs", 2),  # walk-forward: epochs of a warm-started fold
+        ("schedule", None),  # walk-forward mode: a WalkForwardSpec (None: its defaults)
         ("cache_dir", None),  # walk-forward: fold cache folder (None: a private temporary one)
         ("progress", None),  # walk-forward: progress(fold, n_folds, row) after each fold
+        ("walkforward", None),  # walk-forward mode: a whole WalkForward engine instead
     )
     plotinfo = dict(subplot=True, plotname="LSTM forecast", plothlines=[0.0])
     plotlines = dict(
@@ -89,13 +84,13 @@ class LSTMForecast(bt.Indicator):
             self._fold_model: Any = None
             self._fold: int = -1
             self._cutoff_pos: int = -1
-            self.addminperiod(int(self._wf.train_bars) + 1)
+            self.addminperiod(int(self._wf.schedule.train_bars) + 1)
 
     # ----------------------------------------------------------------------- set-up
     @staticmethod
     def _load_fixed(model: Any) -> Any:
         if isinstance(model, str | Path):
-            from lstm_backtrader.models.persist import load_forecaster
+            from lstm_backtrader.models.factory import load_forecaster
 
             return load_forecaster(model)
         if not hasattr(model, "predict_last") or not hasattr(model, "train_range_"):
@@ -105,24 +100,18 @@ class LSTMForecast(bt.Indicator):
     def _make_walkforward(self) -> Any:
         from lstm_backtrader.models.walkforward import WalkForward
 
-        wf = self.p.walkforward
-        if wf is None:
-            if self.p.forecaster is None:
-                raise TypeError(
-                    "LSTMForecast needs model= (fixed) or walkforward=/forecaster= (walk-forward)"
-                )
-            wf = WalkForward(
-                self.p.forecaster,
-                train_bars=self.p.train_bars,
-                retrain_every=self.p.retrain_every,
-                expanding=self.p.expanding,
-                gap=self.p.gap,
-                warm_start=self.p.warm_start,
-                warm_start_epochs=self.p.warm_start_epochs,
-                cache_dir=self.p.cache_dir,
-                progress=self.p.progress,
+        if self.p.walkforward is not None:
+            return self.p.walkforward
+        if self.p.forecaster is None:
+            raise TypeError(
+                "LSTMForecast needs model= (fixed) or forecaster=/walkforward= (walk-forward)"
             )
-        return wf
+        return WalkForward(
+            self.p.forecaster,
+            self.p.schedule,
+            cache_dir=self.p.cache_dir,
+            progress=self.p.progress,
+        )
 
     def _cached_walkforward(self) -> Any:
         """The walk-forward with a cache dir: ``next()`` needs the fold models on disk."""
@@ -199,14 +188,13 @@ class LSTMForecast(bt.Indicator):
 
     def _next_walkforward(self) -> None:
         i = len(self.data) - 1
-        wf = self._wf
-        k, offset = divmod(i - int(wf.train_bars), int(wf.retrain_every))
-        if offset == 0 and k > self._fold:
+        schedule = self._wf.schedule
+        if schedule.starts_fold(i) and schedule.fold_of(i) > self._fold:
             result = self._cached_walkforward().run(self._frame_tail())
             self.result_ = result
             self._fold = int(result.fold_id.iloc[-1])
             self._cutoff_pos = i - int(result.age.iloc[-1])
-            from lstm_backtrader.models.persist import load_forecaster
+            from lstm_backtrader.models.factory import load_forecaster
 
             self._fold_model = load_forecaster(result.model_paths[self._fold])
             self.lines.forecast[0] = float(result.forecasts.iloc[-1])

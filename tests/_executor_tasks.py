@@ -72,7 +72,7 @@ def sleepy(args: tuple[str, int, float]) -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class FoldJob:
-    """Arguments of one :func:`lstm_backtrader.models.walkforward.train_fold` call."""
+    """Arguments of one :func:`lstm_backtrader.models.fold.train_fold` call."""
 
     config: object
     train_candles: pd.DataFrame
@@ -83,7 +83,7 @@ class FoldJob:
 
 def fold_task(job: FoldJob) -> object:
     """Train one real walk-forward fold (TensorFlow is imported here, in the worker)."""
-    from lstm_backtrader.models.walkforward import train_fold
+    from lstm_backtrader.models.fold import train_fold
 
     return train_fold(
         job.config,  # type: ignore[arg-type]

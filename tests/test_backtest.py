@@ -180,7 +180,10 @@ def test_bad_config_and_bad_data_are_one_line(work: Path) -> None:
     bad.write_text("[walkforward]\nretrain_every = 0\n")
     result = runner.invoke(app, ["backtest", "--config", str(bad)])
     assert result.exit_code == 2
-    assert result.output.strip() == f"error: {bad}: [walkforward] retrain_every is 0: use >= 1"
+    assert (
+        result.output.strip()
+        == f"error: {bad}: [walkforward] retrain_every is 0: use an integer >= 1"
+    )
     data = work / "bad.csv"
     data.write_text(
         "timestamp,open,high,low,close,volume\n2021-01-01,1,2,0.5,1,1\n2021-01-01,2,2,0.5,1,1\n"

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
-from lstm_backtrader.models.config import ForecasterConfig, build_forecaster
+from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.factory import build_forecaster, load_forecaster
 from lstm_backtrader.models.infra.errors import InputError, ModelFileError
-from lstm_backtrader.models.persist import load_forecaster
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,8 @@ def test_importing_models_baselines_and_walkforward_does_not_import_tensorflow()
         "from lstm_backtrader.models import WalkForward, PersistenceForecaster, LSTMForecaster;"
         "import pandas as pd;"
         "sys.path.insert(0, 'tests'); from conftest import make_candles;"
-        "r = WalkForward(PersistenceForecaster(), train_bars=50, retrain_every=20)"
+        "from lstm_backtrader.models import WalkForwardSpec;"
+        "r = WalkForward(PersistenceForecaster(), WalkForwardSpec(train_bars=50, retrain_every=20))"
         ".run(make_candles(100));"
         "assert r.forecasts.notna().sum() == 50;"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules];"

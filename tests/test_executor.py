@@ -326,10 +326,12 @@ def test_keras_fold_bit_identical_everywhere(
 
 # ------------------------------------------------------- walk-forward and sweep on Dask
 def _scratch_walkforward(**kw: Any) -> Any:
+    from lstm_backtrader.models.schedule import WalkForwardSpec
     from lstm_backtrader.models.walkforward import WalkForward
 
     cfg = ForecasterConfig(lookback=8, units=(4,), epochs=3, batch_size=32, patience=2, seed=1)
-    return WalkForward(cfg, train_bars=100, retrain_every=30, warm_start=False, **kw)
+    spec = WalkForwardSpec(train_bars=100, retrain_every=30, warm_start=False)
+    return WalkForward(cfg, spec, **kw)
 
 
 def test_walkforward_and_sweep_through_dask_match_serial(dask_cluster: str, tmp_path: Path) -> None:

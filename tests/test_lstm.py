@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.factory import load_forecaster
 from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.lstm import LSTMForecaster
-from lstm_backtrader.models.persist import load_forecaster
 from tests.conftest import make_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -171,6 +171,37 @@ def test_save_load_round_trip(saved: Path, fitted: LSTMForecaster, data: pd.Data
     assert side["format_version"] == 1 and side["features"] == list(NAMES)
     assert {"keras", "tensorflow", "numpy"} <= set(side["versions"])
     assert zipfile.is_zipfile(saved)
+
+
+def test_loaded_forecaster_saves_again_identically(
+    saved: Path, fitted: LSTMForecaster, data: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A loaded model can be saved again (it used to lack train_index_), and the second save
+    holds the same sidecar facts and predicts the same."""
+    loaded = LSTMForecaster.load(saved)
+    again = loaded.save(tmp_path / "again.keras")
+    first = json.loads(saved.with_suffix(".json").read_text())
+    second = json.loads(again.with_suffix(".json").read_text())
+    for key in (
+        "train_index",
+        "val_index",
+        "n_train_windows",
+        "n_val_windows",
+        "scaler",
+        "target",
+        "config",
+        "train_range",
+        "data_hash",
+        "weights_sha256",
+        "history",
+    ):
+        assert second[key] == first[key], key  # fmt: skip
+    assert loaded.train_windows_ == fitted.train_windows_
+    assert loaded.train_windows_[2] == len(fitted.train_index_)
+    reloaded = LSTMForecaster.load(again)
+    np.testing.assert_array_equal(
+        reloaded.predict(data).to_numpy(), fitted.predict(data).to_numpy()
+    )
 
 
 def _copy(saved: Path, dest: Path) -> Path:

@@ -11,6 +11,7 @@ import pytest
 
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.lstm import LSTMForecaster
+from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.models.walkforward import WalkForward
 from lstm_backtrader.strategies.feeds import candles_feed, feed_frame
 from lstm_backtrader.strategies.forecast import ForecastStrategy
@@ -94,13 +95,12 @@ def test_minperiod_gives_prenext(candles, fitted) -> None:
 
 
 def test_walkforward_equals_engine_in_every_mode(candles, fold_cache) -> None:
-    wf = WalkForward(TINY, train_bars=70, retrain_every=30, cache_dir=fold_cache)
-    result = wf.run(candles)
+    spec = WalkForwardSpec(train_bars=70, retrain_every=30)
+    result = WalkForward(TINY, spec, cache_dir=fold_cache).run(candles)
     runs = [
-        _probe([candles], ro, pl, forecaster=TINY, train_bars=70, retrain_every=30,
-               cache_dir=fold_cache)[0]
+        _probe([candles], ro, pl, forecaster=TINY, schedule=spec, cache_dir=fold_cache)[0]
         for ro, pl in MODES
-    ]  # fmt: skip
+    ]
     for rows in runs:
         np.testing.assert_allclose(
             rows[:, 0], result.forecasts.to_numpy(), atol=1e-6, equal_nan=True
@@ -113,7 +113,10 @@ def test_walkforward_equals_engine_in_every_mode(candles, fold_cache) -> None:
 
 def test_walkforward_next_mode_without_cache_dir(candles) -> None:
     """next() needs fold models on disk: without a cache_dir it uses a private temporary one."""
-    kw = dict(forecaster=TINY, train_bars=100, retrain_every=40, warm_start=False)
+    kw = dict(
+        forecaster=TINY,
+        schedule=WalkForwardSpec(train_bars=100, retrain_every=40, warm_start=False),
+    )
     a, _ = _probe([candles], True, True, **kw)
     b, strat = _probe([candles], False, False, **kw)
     np.testing.assert_allclose(a, b, atol=1e-6, equal_nan=True)
@@ -158,8 +161,8 @@ def test_strategy_truncation_invariance_with_walkforward(candles, fold_cache) ->
     t_cut = 120
     altered = candles.copy()
     altered.iloc[t_cut + 1 :] = make_candles(150, seed=99, price=500.0).iloc[t_cut + 1 :].to_numpy()
-    kw = dict(walkforward=WalkForward(TINY, train_bars=70, retrain_every=30, cache_dir=fold_cache),
-              entry=0.0)  # fmt: skip
+    spec = WalkForwardSpec(train_bars=70, retrain_every=30)
+    kw = dict(walkforward=WalkForward(TINY, spec, cache_dir=fold_cache), entry=0.0)
     a = run_strategy(candles, ForecastStrategy, **kw)
     b = run_strategy(altered, ForecastStrategy, **kw)
     cutoff = candles.index[t_cut]

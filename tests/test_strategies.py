@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_backtrader.strategies.base import DEFAULT_FEE, DEFAULT_SLIPPAGE
 from lstm_backtrader.strategies.baselines import BuyAndHold, SMACross
+from lstm_backtrader.strategies.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE
 from lstm_backtrader.strategies.forecast import ForecastStrategy, PersistenceSignal
 from lstm_backtrader.strategies.indicators import LastReturn, SeriesForecast
 from lstm_backtrader.strategies.runner import make_cerebro, run_strategy

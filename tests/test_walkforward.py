@@ -14,6 +14,7 @@ from lstm_backtrader.backtests.data.validate import validate_ohlcv
 from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.models.walkforward import FOLD_COLUMNS, WalkForward, WalkForwardResult
 from tests.conftest import make_candles
 
@@ -26,9 +27,10 @@ N, TRAIN, EVERY, T = 200, 100, 35, 150  # folds start at bars 100, 135, 170
 
 
 def _wf(warm: bool = True, **kw: object) -> WalkForward:
-    return WalkForward(
-        TINY, train_bars=TRAIN, retrain_every=EVERY, warm_start=warm, warm_start_epochs=2, **kw
-    )  # type: ignore[arg-type]
+    spec = WalkForwardSpec(
+        train_bars=TRAIN, retrain_every=EVERY, warm_start=warm, warm_start_epochs=2
+    )
+    return WalkForward(TINY, spec, **kw)  # type: ignore[arg-type]
 
 
 def _splice(base: pd.DataFrame, t: int, seed: int = 99) -> pd.DataFrame:
@@ -115,10 +117,7 @@ def test_fold_boundaries_purge_and_gap_with_drift(candles: pd.DataFrame, expandi
     seen: list[tuple[int, int]] = []
     wf = WalkForward(
         DriftForecaster(horizon=h),
-        train_bars=100,
-        retrain_every=30,
-        expanding=expanding,
-        gap=gap,
+        WalkForwardSpec(train_bars=100, retrain_every=30, expanding=expanding, gap=gap),
         progress=lambda i, n, row: seen.append((i, n)),
     )
     res = wf.run(candles)
@@ -146,7 +145,7 @@ def test_fold_boundaries_purge_and_gap_with_drift(candles: pd.DataFrame, expandi
 
 
 def test_folds_anchored_at_start(candles: pd.DataFrame) -> None:
-    wf = WalkForward(PersistenceForecaster(), train_bars=100, retrain_every=30)
+    wf = WalkForward(PersistenceForecaster(), WalkForwardSpec(train_bars=100, retrain_every=30))
     long, short = wf.run(candles).folds, wf.run(candles.iloc[:245]).folds
     cols = ["fold", "train_start", "train_end", "first_forecast"]
     pd.testing.assert_frame_equal(long[cols].iloc[: len(short)], short[cols])
@@ -155,10 +154,10 @@ def test_folds_anchored_at_start(candles: pd.DataFrame) -> None:
 
 def test_bad_parameters_and_short_input(candles: pd.DataFrame) -> None:
     with pytest.raises(InputError, match="gap"):
-        WalkForward(DriftForecaster(horizon=3), train_bars=50, gap=2).run(candles)
+        WalkForward(DriftForecaster(horizon=3), WalkForwardSpec(train_bars=50, gap=2)).run(candles)
     with pytest.raises(InputError, match="retrain_every"):
-        WalkForward(DriftForecaster(), train_bars=50, retrain_every=0).run(candles)
-    res = WalkForward(DriftForecaster(), train_bars=400).run(candles)
+        WalkForwardSpec(train_bars=50, retrain_every=0)  # refused when the schedule is made
+    res = WalkForward(DriftForecaster(), WalkForwardSpec(train_bars=400)).run(candles)
     assert res.folds.empty and res.forecasts.isna().all() and (res.fold_id == -1).all()
 
 
@@ -213,9 +212,9 @@ def test_fold_cache_resume_rerun_change_and_corruption(
 # --------------------------------------------------------------------------- real data
 def test_short_walk_forward_on_real_btc(btc_1d_raw: pd.DataFrame) -> None:
     data = validate_ohlcv(btc_1d_raw.iloc[-260:], source="btc_1d")
-    kw = dict(train_bars=150, retrain_every=55, warm_start_epochs=2)
-    lstm = WalkForward(TINY, **kw).run(data)  # type: ignore[arg-type]
-    pers = WalkForward(PersistenceForecaster(), **kw).run(data)  # type: ignore[arg-type]
+    spec = WalkForwardSpec(train_bars=150, retrain_every=55, warm_start_epochs=2)
+    lstm = WalkForward(TINY, spec).run(data)
+    pers = WalkForward(PersistenceForecaster(), spec).run(data)
     assert lstm.forecasts.iloc[150:].notna().all() and np.isfinite(lstm.forecasts.iloc[150:]).all()
     _same(lstm.fold_id, pers.fold_id)
     ratio = (lstm.folds["rmse"] / pers.folds["rmse"]).to_numpy()
