@@ -33,6 +33,7 @@ import pytest
 from scipy import stats
 
 from lstm_backtrader.models import metrics as m
+from lstm_backtrader.models.infra.errors import InputError
 
 PHI = NormalDist()  # stdlib normal: independent of the scipy calls inside the module
 
@@ -99,8 +100,8 @@ def test_series_inputs_and_alignment_rules():
         (lambda: m.rmse(np.ones((2, 2)), np.ones((2, 2))), "one-dimensional"),
     ],
 )
-def test_bad_inputs_raise_one_line_value_errors(call, match):
-    with pytest.raises(ValueError, match=match) as info:
+def test_bad_inputs_raise_one_line_input_errors(call, match):
+    with pytest.raises(InputError, match=match) as info:  # InputError is a ValueError
         call()
     assert "\n" not in str(info.value)
 
