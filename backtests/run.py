@@ -110,8 +110,13 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
         candles = candles[candles.index >= pd.Timestamp(cfg.since, tz="UTC")]
     if cfg.until is not None and cfg.source != "exchange":
         candles = candles[candles.index < pd.Timestamp(cfg.until, tz="UTC")]
+    what = source.get("file") or f"{source.get('exchange')} {source.get('symbol')}"
     if len(candles) < 2:
-        raise InputError("[data] since/until leave fewer than 2 candles")
+        if cfg.since is not None or cfg.until is not None:
+            raise InputError(
+                f"[data] since/until leave {len(candles)} candle(s) of {what}; need at least 2"
+            )
+        raise InputError(f"{what}: only {len(candles)} candle(s); need at least 2")
     return candles, source
 
 

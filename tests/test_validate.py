@@ -141,3 +141,70 @@ def test_real_daily_data_is_clean(btc_1d_raw) -> None:
     out = validate_ohlcv(btc_1d_raw, source="btc_usdt_1d_binance.csv")
     report = describe_ohlcv(out)
     assert (report.bars, report.timeframe, report.gaps.gaps) == (2931, "1d", 0)
+
+
+# --------------------------------------------------------------------------- issue 11: edges
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("close", np.inf, "1 row(s) with an infinite close, first at 2020-01-04"),
+        ("volume", np.inf, "1 row(s) with an infinite volume, first at 2020-01-04"),
+        ("high", -np.inf, "1 row(s) with an infinite high, first at 2020-01-04"),
+        (
+            "close",
+            1e300,
+            "1 row(s) with a price above 1e+12, first at 2020-01-04 (high=1e+300, close=1e+300)",
+        ),
+        ("volume", 1e300, "1 row(s) with a volume above 1e+18, first at 2020-01-04"),
+    ],
+)
+def test_non_finite_and_overflowing_values_name_row_and_column(
+    candles: pd.DataFrame, column: str, value: float, message: str
+) -> None:
+    bad = candles.copy()
+    bad.iloc[3, bad.columns.get_loc(column)] = value
+    if column == "close" and np.isfinite(value):
+        bad.iloc[3, bad.columns.get_loc("high")] = value
+    with pytest.raises(DataError) as info:
+        validate_ohlcv(bad, source="f.csv")
+    assert str(info.value).startswith("f.csv: ") and message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_irregular_grid_is_an_error_naming_the_first_bad_rows() -> None:
+    """Timezone offsets shifted on alternate rows: 29h/19h spacings, never a whole bar."""
+    raw = make_candles(40)
+    shifted = raw.index.to_series()
+    shifted.iloc[1::2] += pd.Timedelta(hours=5)
+    raw.index = pd.DatetimeIndex(shifted, name="timestamp")
+    with pytest.raises(DataError, match=r"f.csv: irregular time grid: .* first at 2020-01-0[23]"):
+        validate_ohlcv(raw, source="f.csv")
+
+
+def test_gaps_of_whole_bars_are_not_irregular(candles: pd.DataFrame) -> None:
+    holed = candles.drop(candles.index[10:13])
+    assert find_gaps(validate_ohlcv(holed).index).missing_bars == 3
+
+
+@pytest.mark.parametrize("freq", ["1s", "30s"])
+def test_second_candles_work_end_to_end_in_annualisation(freq: str) -> None:
+    from lstm_backtrader.backtests.run import data_periods_per_year
+
+    frame = validate_ohlcv(make_candles(50, freq=freq), source="s.csv")
+    assert describe_ohlcv(frame).timeframe == freq
+    assert data_periods_per_year(frame) == 365 * 86400 / pd.Timedelta(freq).total_seconds()
+
+
+def test_sub_second_and_monthly_candles_are_refused_at_load() -> None:
+    with pytest.raises(DataError, match="shortest supported timeframe is 1 second"):
+        validate_ohlcv(make_candles(20, freq="500ms"), source="ms.csv")
+    monthly = make_candles(24)
+    monthly.index = pd.date_range("2020-01-01", periods=24, freq="MS", tz="UTC", name="timestamp")
+    with pytest.raises(DataError, match="calendar-month candles"):
+        validate_ohlcv(monthly, source="m.csv")
+
+
+def test_one_candle_names_the_file() -> None:
+    frame = validate_ohlcv(make_candles(1), source="one.csv")
+    with pytest.raises(DataError, match="^one.csv: cannot infer a timeframe from 1 candle"):
+        describe_ohlcv(frame, source="one.csv")

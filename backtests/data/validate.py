@@ -8,7 +8,9 @@ named ``timestamp`` (each bar labelled by its open time), with float64 columns
 :class:`~lstm_backtrader.models.infra.errors.DataError` naming the source and the first offending
 rows. It never alters data silently: it sorts rows (logged), drops *exact* duplicate rows (warned),
 and refuses everything else (conflicting duplicates, NaN, non-positive prices, a high/low that does
-not contain the open and close). Gaps in the time grid are reported, never filled.
+not contain the open and close, infinite or absurdly large values, an irregular or sub-second
+time grid). Gaps in the time grid are reported, never filled; bars that are valid but noteworthy
+(zero volume, high = low, extreme moves) are reported by :func:`describe_ohlcv`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lstm_backtrader.backtests.data.quality import QualityReport, check_quality
 from lstm_backtrader.models.infra.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -27,6 +30,13 @@ OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 
 _SHOW = 3  # how many offending rows an error message names
+
+#: Prices and volumes beyond these are refused: they are unit or parsing errors, and their
+#: products (sizes, equity) overflow float64 into silently wrong statistics.
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e18
+#: The shortest bar the pipeline supports.
+MIN_STEP = pd.Timedelta(seconds=1)
 
 _TIMEFRAME_UNITS: tuple[tuple[str, pd.Timedelta], ...] = (
     ("w", pd.Timedelta(weeks=1)),
@@ -68,6 +78,7 @@ class DataReport:
     end: pd.Timestamp
     timeframe: str
     gaps: GapReport
+    quality: QualityReport
 
 
 def timeframe_label(delta: pd.Timedelta) -> str:
@@ -97,7 +108,7 @@ def timeframe_delta(label: str) -> pd.Timedelta:
     )
 
 
-def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta:
+def infer_timeframe(index: pd.DatetimeIndex, *, source: str = "data") -> pd.Timedelta:
     """The bar spacing of a sorted index: the most common difference between bars.
 
     Raises
@@ -106,9 +117,36 @@ def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta:
         With fewer than two bars, where there is nothing to infer from.
     """
     if len(index) < 2:
-        raise DataError(f"cannot infer a timeframe from {len(index)} bar(s): need at least 2")
+        raise DataError(
+            f"{source}: cannot infer a timeframe from {len(index)} candle(s); need at least 2"
+        )
     diffs = pd.Series(index[1:] - index[:-1])
     return pd.Timedelta(diffs.mode().min())
+
+
+def check_grid(index: pd.DatetimeIndex, step: pd.Timedelta, *, source: str = "data") -> None:
+    """Refuse a time grid the pipeline cannot use: bars shorter than a second, calendar-month
+    bars, or spacings that are not whole multiples of the bar size (e.g. timezone offsets
+    shifted on some rows). Gaps of whole bars are fine (reported, not filled)."""
+    if step < MIN_STEP:
+        raise DataError(
+            f"{source}: bars {step} apart; the shortest supported timeframe is 1 second"
+        )
+    diffs = index[1:] - index[:-1]
+    days = diffs / pd.Timedelta(days=1)
+    if step >= pd.Timedelta(days=28) and ((days >= 28) & (days <= 31)).all():
+        raise DataError(
+            f"{source}: calendar-month candles (1M) are not supported; use weekly or shorter bars"
+        )
+    off = index[1:][(diffs % step) != pd.Timedelta(0)]
+    if len(off):
+        first = index.get_loc(off[0])
+        raise DataError(
+            f"{source}: irregular time grid: {len(off)} bar(s) are not a whole number of "
+            f"{timeframe_label(step)} bars after the previous one, first at {_rows(off)} "
+            f"({index[first] - index[first - 1]} after {_fmt_ts(index[first - 1])}); "
+            "check the timestamps' time zone"
+        )
 
 
 def find_gaps(index: pd.DatetimeIndex, timeframe: pd.Timedelta | None = None) -> GapReport:
@@ -129,15 +167,17 @@ def find_gaps(index: pd.DatetimeIndex, timeframe: pd.Timedelta | None = None) ->
     )
 
 
-def describe_ohlcv(frame: pd.DataFrame) -> DataReport:
-    """Summarise a validated candle frame: range, bars, timeframe and gaps."""
-    step = infer_timeframe(frame.index)
+def describe_ohlcv(frame: pd.DataFrame, *, source: str = "data") -> DataReport:
+    """Summarise a validated candle frame: range, bars, timeframe, gaps and noteworthy bars
+    (zero volume, high = low, extreme moves: :mod:`~lstm_backtrader.backtests.data.quality`)."""
+    step = infer_timeframe(frame.index, source=source)
     return DataReport(
         bars=len(frame),
         start=frame.index[0],
         end=frame.index[-1],
         timeframe=timeframe_label(step),
         gaps=find_gaps(frame.index, step),
+        quality=check_quality(frame),
     )
 
 
@@ -219,6 +259,27 @@ def validate_ohlcv(raw: pd.DataFrame, *, source: str = "data") -> pd.DataFrame:
             f"first at {_rows(nan_rows)}; fix or remove those rows"
         )
 
+    values = frame.to_numpy(dtype="float64")
+    inf_rows = frame.index[np.isinf(values).any(axis=1)]
+    if len(inf_rows):
+        cols = [c for c in OHLCV_COLUMNS if np.isinf(frame[c].to_numpy()).any()]
+        raise DataError(
+            f"{source}: {len(inf_rows)} row(s) with an infinite {'/'.join(cols)}, first at "
+            f"{_rows(inf_rows)}; fix or remove those rows"
+        )
+    for cols, limit, what in ((PRICE_COLUMNS, MAX_PRICE, "price"), (("volume",), MAX_VOLUME,
+                                                                   "volume")):  # fmt: skip
+        huge = frame[list(cols)].abs() > limit
+        rows = frame.index[huge.any(axis=1)]
+        if len(rows):
+            first = ", ".join(
+                f"{c}={frame.loc[rows[0], c]:g}" for c in cols if huge.loc[rows[0], c]
+            )
+            raise DataError(
+                f"{source}: {len(rows)} row(s) with a {what} above {limit:g}, first at "
+                f"{_rows(rows)} ({first}); check the file's units"
+            )
+
     if not frame.index.is_monotonic_increasing:
         logger.info("%s: rows were not in time order; sorted them", source)
         frame = frame.sort_index(kind="stable")
@@ -263,7 +324,8 @@ def validate_ohlcv(raw: pd.DataFrame, *, source: str = "data") -> pd.DataFrame:
         )
 
     if len(frame) >= 2:
-        step = infer_timeframe(frame.index)
+        step = infer_timeframe(frame.index, source=source)
+        check_grid(frame.index, step, source=source)
         gaps = find_gaps(frame.index, step)
         if gaps.gaps:
             logger.warning(

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 EULER_MASCHERONI = 0.5772156649015329
 
 _DAYS_PER_YEAR = 365.0  # crypto trades 24/7: calendar days, not 252 trading days
-_MINUTES_PER_UNIT = {"m": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0}
+_MINUTES_PER_UNIT = {"s": 1.0 / 60.0, "m": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0}
 
 # --------------------------------------------------------------------------- Sharpe family
 
@@ -49,8 +49,9 @@ def periods_per_year(timeframe: str) -> float:
 
     ``365 · 1440 / minutes_per_bar``: ``'1d'`` → 365, ``'4h'`` → 2190, ``'2h'`` → 4380,
     ``'1h'`` → 8760, ``'15m'`` → 35040, ``'1m'`` → 525600, ``'1w'`` → 365/7 ≈ 52.14 and
-    ``'1M'`` (month, capital M as in ccxt) → 12. Units: ``m`` minute, ``h`` hour, ``d`` day,
-    ``w`` week (``H``/``D``/``W`` accepted too); anything else raises :class:`ValueError`.
+    ``'1s'`` → 31,536,000, ``'1M'`` (month, capital M as in ccxt) → 12. Units: ``s`` second,
+    ``m`` minute, ``h`` hour, ``d`` day, ``w`` week (``H``/``D``/``W`` accepted too); anything
+    else raises :class:`~lstm_backtrader.models.infra.errors.InputError`.
     """
     return _ppy_from_label(timeframe)
 
