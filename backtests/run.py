@@ -15,6 +15,7 @@ import logging
 import os
 import platform
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -436,10 +437,25 @@ def run_id_for(config: RunConfig, data_hash: str) -> str:
     return f"{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}-{digest}"
 
 
+def claim_run_dir(reports_dir: Path, run_id: str) -> Path:
+    """Create and return a new, empty run folder ``reports_dir/run_id`` — or ``run_id-2``,
+    ``run_id-3``, ... when that name is taken: runs started in the same second with the same
+    config (or on machines sharing the folder) never write into each other's folder."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        candidate = reports_dir / (run_id if n == 1 else f"{run_id}-{n}")
+        try:
+            candidate.mkdir()  # atomic: exactly one process creates a given name
+        except FileExistsError:
+            continue
+        return candidate
+    raise InputError(f"{reports_dir}: 10,000 run folders named {run_id}*; clean the folder up")
+
+
 def point_latest(reports_dir: Path, run_dir: Path) -> None:
     """Make ``reports/latest`` point at ``run_dir`` (a relative symlink, replaced atomically)."""
     latest = reports_dir / "latest"
-    tmp = reports_dir / f".latest-{os.getpid()}"
+    tmp = reports_dir / f".latest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.unlink(missing_ok=True)
     try:
         os.symlink(run_dir.name, tmp, target_is_directory=True)
@@ -481,7 +497,7 @@ def run_backtest(
         bar_progress=bar_progress,
         executor=executor,
     )
-    run_dir = Path(reports_dir) / run_id_for(config, hash_candles(candles))
+    run_dir = claim_run_dir(Path(reports_dir), run_id_for(config, hash_candles(candles)))
     summary = write_run(
         sim,
         config,
