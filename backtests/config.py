@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import tomllib
 import types
 import typing
@@ -18,11 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.features import feature_warmup
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.strategies.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, DEFAULT_STAKE
 
 logger = logging.getLogger(__name__)
+
+#: A fold needs at least this many labelled training windows (a walk-forward whose folds have
+#: fewer fails in its first fit, minutes in: refused when the config is read instead).
+MIN_TRAIN_WINDOWS = 20
 
 
 @dataclass(frozen=True)
@@ -72,10 +78,29 @@ class StrategyConfig:
                 raise InputError(f"[strategy] {name} is {getattr(self, name)}: use 0 <= x < 0.1")
         if not 0 < self.stake <= 1:
             raise InputError(f"[strategy] stake is {self.stake}: use 0 < stake <= 1")
+        if self.sma_fast < 1:
+            raise InputError(f"[strategy] sma_fast is {self.sma_fast}: use an integer >= 1")
         if self.sma_fast >= self.sma_slow:
             raise InputError(
                 f"[strategy] sma_fast ({self.sma_fast}) must be below sma_slow ({self.sma_slow})"
             )
+        if self.vol_window < 2:
+            raise InputError(
+                f"[strategy] vol_window is {self.vol_window}: volatility needs >= 2 returns"
+            )
+        if self.vol_target is not None and not self.vol_target > 0:
+            raise InputError(
+                f"[strategy] vol_target is {self.vol_target}: use a positive annualised "
+                "volatility (e.g. 0.5) or leave it out"
+            )
+        if self.stop_loss is not None and not 0 < self.stop_loss < 1:
+            raise InputError(
+                f"[strategy] stop_loss is {self.stop_loss}: use 0 < stop_loss < 1 or leave it out"
+            )
+        for name in ("entry", "exit"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise InputError(f"[strategy] {name} is {value}: use a finite number")
 
 
 @dataclass(frozen=True)
@@ -86,6 +111,43 @@ class RunConfig:
     model: ForecasterConfig = field(default_factory=ForecasterConfig)
     walkforward: WalkForwardSpec = field(default_factory=WalkForwardSpec)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+
+    def __post_init__(self) -> None:
+        # settings that are fine alone but impossible together: refused before any training
+        spec, model = self.walkforward, self.model
+        gap = spec.gap_for(model.horizon)  # refuses gap < horizon
+        context = model.lookback + feature_warmup(model.features) if model.kind == "lstm" else 1
+        # windows with a label inside a fold's training slice of train_bars - (gap - h) bars
+        windows = spec.train_bars - (gap - model.horizon) - model.horizon - context + 1
+        if windows < MIN_TRAIN_WINDOWS:
+            raise InputError(
+                f"[walkforward] train_bars is {spec.train_bars}: with lookback {model.lookback}, "
+                f"horizon {model.horizon} and gap {gap} a fold has {max(windows, 0)} labelled "
+                f"training windows; use train_bars >= {MIN_TRAIN_WINDOWS + context - 1 + gap} "
+                "or a shorter lookback"
+            )
+
+    def check_data(self, n_bars: int, what: str) -> None:
+        """Refuse a configuration the data cannot hold, before any training.
+
+        Raises
+        ------
+        InputError
+            When the first forecast bar (``train_bars``) or the refit interval does not fit in
+            the ``n_bars`` bars of ``what``.
+        """
+        spec = self.walkforward
+        if n_bars <= spec.train_bars + 1:
+            raise InputError(
+                f"[walkforward] train_bars is {spec.train_bars} but {what} has only {n_bars} "
+                "bars: lower train_bars or use more data"
+            )
+        if spec.retrain_every > n_bars:
+            raise InputError(
+                f"[walkforward] retrain_every is {spec.retrain_every} but {what} has only "
+                f"{n_bars} bars: use at most {n_bars - spec.train_bars} (one model for the whole "
+                "out-of-sample period)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable dict (for manifests and the report page)."""
@@ -111,7 +173,10 @@ class RunConfig:
             if not isinstance(section, dict):
                 raise InputError(f"{source}: [{name}] must be a table of fields")
             built[name] = _build_section(_section_type(fld), section, name, source)
-        return cls(**built)
+        try:
+            return cls(**built)
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
 
     def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> RunConfig:
         """A copy with ``{section: {field: value}}`` changed (CLI flags), validated."""

@@ -190,11 +190,7 @@ def simulate(
     from lstm_backtrader.strategies.runner import run_strategy
 
     wf_cfg, st = config.walkforward, config.strategy
-    if len(candles) <= wf_cfg.train_bars + 1:
-        raise InputError(
-            f"[walkforward] train_bars is {wf_cfg.train_bars} but the data has only "
-            f"{len(candles)} bars: lower train_bars or use more data"
-        )
+    config.check_data(len(candles), "the data")
     oos_start = candles.index[wf_cfg.train_bars]
     costs, rules = strategy_params(config, oos_start, data_periods_per_year(candles))
     costs["cash"] = st.cash

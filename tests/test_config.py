@@ -48,6 +48,18 @@ def test_file_values_and_overrides(tmp_path: Path) -> None:
         ("[model]\nunits = [8, true]", "[model] units is [8, True]: expected a list of int"),
         ("[strategy]\nsma_fast = 60", "[strategy] sma_fast (60) must be below sma_slow (50)"),
         ("x = ", "not valid TOML"),
+        ("[strategy]\nsma_fast = 0", "[strategy] sma_fast is 0: use an integer >= 1"),
+        ("[strategy]\nvol_window = 1", "[strategy] vol_window is 1: volatility needs >= 2"),
+        ("[strategy]\nstop_loss = 1.5", "[strategy] stop_loss is 1.5: use 0 < stop_loss < 1"),
+        ("[strategy]\nvol_target = 0", "[strategy] vol_target is 0.0: use a positive"),
+        ("[strategy]\nentry = nan", "[strategy] entry is nan: use a finite number"),
+        ("[walkforward]\ngap = 0\n[model]\nhorizon = 3", "gap is 0 but the horizon is 3"),
+        (
+            "[model]\nlookback = 800",
+            "[walkforward] train_bars is 730: with lookback 800, horizon 1 and gap 1 a fold has 0 "
+            "labelled training windows; use train_bars >= 821 or a shorter lookback",
+        ),
+        ("[walkforward]\nwarm_start = 1", "[walkforward] warm_start is 1: expected true/false"),
     ],
 )
 def test_bad_config_one_line_error_naming_the_field(
@@ -65,3 +77,22 @@ def test_bad_config_one_line_error_naming_the_field(
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_config_that_does_not_fit_the_data_is_refused_before_training() -> None:
+    config = RunConfig.from_dict({"walkforward": {"train_bars": 100, "retrain_every": 5000}})
+    with pytest.raises(InputError, match="retrain_every is 5000 but btc.csv has only 400 bars"):
+        config.check_data(400, "btc.csv")
+    with pytest.raises(InputError, match="train_bars is 100 but btc.csv has only 90 bars"):
+        config.check_data(90, "btc.csv")
+    RunConfig.from_dict({"walkforward": {"train_bars": 100, "retrain_every": 400}}).check_data(
+        400, "btc.csv"
+    )  # one model for the whole out-of-sample period is a valid static split
+
+
+def test_lookback_boundary_is_exact() -> None:
+    """train_bars just large enough passes; one bar less is refused (no off-by-one)."""
+    ok = RunConfig.from_dict({"model": {"lookback": 800}, "walkforward": {"train_bars": 821}})
+    assert ok.walkforward.train_bars == 821
+    with pytest.raises(InputError, match="has 19 labelled training windows"):
+        RunConfig.from_dict({"model": {"lookback": 800}, "walkforward": {"train_bars": 820}})
