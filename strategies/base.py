@@ -25,6 +25,28 @@ from lstm_backtrader.strategies.record import FILL_COLUMNS, TRADE_COLUMNS, Strat
 logger = logging.getLogger(__name__)
 
 
+class CashFiller:
+    """Backtrader volume filler that fills a buy only as far as the cash allows, like a
+    market order for a quote amount on an exchange: the size was decided at bar t's close, the
+    fill comes at bar t+1's open, and when that open gapped up so that the whole size no longer
+    fits, the affordable part fills (the strategy cancels the rest) instead of the broker
+    rejecting the whole order for margin. Sells always fill in full. No look-ahead: nothing
+    about bar t+1 reaches a decision; only the executed size follows the fill price.
+    """
+
+    def __init__(self, broker: bt.BrokerBase) -> None:
+        self.broker = broker
+
+    def __call__(self, order: bt.Order, price: float, ago: int) -> float:
+        remaining = abs(float(order.executed.remsize))
+        if not order.isbuy() or price <= 0:
+            return remaining
+        comminfo = self.broker.getcommissioninfo(order.data)
+        unit_cost = price + float(comminfo.getcommission(1.0, price))
+        affordable = float(self.broker.getcash()) / unit_cost * (1.0 - 1e-9)
+        return max(0.0, min(remaining, affordable))
+
+
 class RecordingStrategy(bt.Strategy):
     """Base strategy: applies costs, sizes fractionally, records what happens.
 
@@ -46,6 +68,7 @@ class RecordingStrategy(bt.Strategy):
         self._rec_fills: list[tuple] = []
         self._rec_trades: list[tuple] = []
         self._rec_trade_size: dict[int, float] = {}
+        self._rec_rejected: list[tuple] = []
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -58,6 +81,8 @@ class RecordingStrategy(bt.Strategy):
         self.broker.set_slippage_perc(
             self.p.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False
         )
+        if getattr(self.broker.p, "filler", None) is None:
+            self.broker.set_filler(CashFiller(self.broker))
 
     def prenext(self) -> None:
         self._record_bar()
@@ -91,7 +116,7 @@ class RecordingStrategy(bt.Strategy):
 
     # --- notifications ---------------------------------------------------------------------
     def notify_order(self, order: bt.Order) -> None:
-        if order.status == order.Completed:
+        if order.status in (order.Completed, order.Partial):
             ex = order.executed
             self._rec_fills.append(
                 (
@@ -103,7 +128,21 @@ class RecordingStrategy(bt.Strategy):
                     float(ex.comm),
                 )
             )
+            if order.status == order.Partial:  # cash-limited by CashFiller: drop the rest
+                logger.info(
+                    "%s: order %s at %s filled %.6g of %.6g (the open gapped past the cash); "
+                    "rest cancelled",
+                    self._label(),
+                    "buy" if order.isbuy() else "sell",
+                    bar_time(self.data).isoformat(),
+                    abs(float(ex.size)),
+                    abs(float(order.size)),
+                )
+                self.cancel(order)
         elif order.status in (order.Margin, order.Rejected):
+            self._rec_rejected.append(
+                (bar_time(self.data), "buy" if order.isbuy() else "sell", order.getstatusname())
+            )
             logger.warning(
                 "%s: order %s at %s was %s (not enough cash?)",
                 self._label(),
@@ -153,7 +192,9 @@ class RecordingStrategy(bt.Strategy):
         position = pd.Series([p for _, _, p in self._rec_equity], index=index, name=name)
         trades = pd.DataFrame(self._rec_trades, columns=list(TRADE_COLUMNS))
         fills = pd.DataFrame(self._rec_fills, columns=list(FILL_COLUMNS))
-        return StrategyRecord(name, equity, trades, fills, position)
+        return StrategyRecord(
+            name, equity, trades, fills, position, rejected_orders=len(self._rec_rejected)
+        )
 
 
 def _exit_price(trade: bt.Trade, size: float) -> float:

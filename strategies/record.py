@@ -51,6 +51,9 @@ class StrategyRecord:
     position
         Position size (units of the asset, negative when short) at each bar close.
 
+    rejected_orders
+        Orders the broker refused (margin or rejection): each is a decision that did not trade.
+
     ``trades``, ``fills`` and ``position`` may be omitted (e.g. for a synthetic curve): they
     default to empty frames and a flat position.
     """
@@ -60,6 +63,7 @@ class StrategyRecord:
     trades: pd.DataFrame = field(default_factory=lambda: _empty(TRADE_COLUMNS))
     fills: pd.DataFrame = field(default_factory=lambda: _empty(FILL_COLUMNS))
     position: pd.Series | None = None
+    rejected_orders: int = 0
 
     def __post_init__(self) -> None:
         eq = self.equity
@@ -102,6 +106,7 @@ class StrategyRecord:
             trades.reset_index(drop=True),
             fills.reset_index(drop=True),
             None if self.position is None else self.position[self.position.index >= start],
+            rejected_orders=self.rejected_orders,
         )
 
 

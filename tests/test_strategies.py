@@ -217,3 +217,39 @@ def test_trade_from_and_bar_progress() -> None:
     assert seen[-1] == (120, 120) and len(seen) == 120
     since = rec.since(candles.index[60])
     assert since.equity.index[0] == candles.index[60] and len(since.fills) == 1
+
+
+def test_an_open_that_gaps_past_the_cash_fills_what_the_cash_allows(caplog) -> None:
+    """Decided at close 60,000 with 99% of equity; the next open gaps up 2%: the whole size
+    no longer fits. It used to be rejected for margin (a missed trade); now the affordable part
+    fills like a quote-amount market order, the rest is cancelled, nothing is rejected."""
+    candles = _flat_candles(6)
+    candles.iloc[0, candles.columns.get_loc("close")] = 60_000.0
+    candles.iloc[1, candles.columns.get_loc("open")] = 61_200.0
+    candles.iloc[1, candles.columns.get_loc("high")] = 62_000.0
+    with caplog.at_level("WARNING"):
+        rec = run_strategy(candles, BuyAndHold, cash=10_000.0)
+    assert "Margin" not in caplog.text and rec.rejected_orders == 0
+    assert len(rec.fills) == 1  # the rest was cancelled, not filled a bar later
+    fill = rec.fills.iloc[0]
+    price = 61_200.0 * (1 + DEFAULT_SLIPPAGE)
+    assert fill["time"] == candles.index[1] and fill["price"] == pytest.approx(price)
+    affordable = 10_000.0 / (price * (1 + DEFAULT_FEE))
+    assert fill["size"] == pytest.approx(affordable, rel=1e-8)
+    assert fill["size"] < 0.99 * 10_000.0 / 60_000.0  # less than decided: the open moved
+    assert rec.position.iloc[-1] == pytest.approx(fill["size"])
+    cash_left = 10_000.0 - fill["value"] - fill["commission"]
+    assert -1e-6 < cash_left < 1e-3  # spent (almost) exactly the cash, never overdrawn
+
+
+def test_rejected_orders_are_counted() -> None:
+    """A broker that refuses (here: cash too small for the minimum) is counted, not hidden."""
+
+    class Greedy(BuyAndHold):
+        def decide(self) -> None:
+            if not self._bought:
+                self.buy(size=10.0)  # far beyond the cash: margin at submission
+                self._bought = True
+
+    rec = run_strategy(_flat_candles(5), Greedy, cash=10_000.0)
+    assert rec.rejected_orders == 1 and len(rec.fills) == 0
