@@ -18,6 +18,7 @@ import pandas as pd
 
 from lstm_backtrader.backtests.config import RunConfig
 from lstm_backtrader.backtests.run import ForecastFn, Simulation, simulate
+from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -51,34 +52,66 @@ def noise_after(candles: pd.DataFrame, t_pos: int, seed: int = 0) -> pd.DataFram
 
 
 def default_points(candles: pd.DataFrame, config: RunConfig, n: int = 3) -> list[int]:
-    """``n`` cut positions spread over the out-of-sample period (not on its edges)."""
+    """``n`` cut positions spread over the out-of-sample period (not on its edges).
+
+    Raises
+    ------
+    InputError
+        When ``n`` < 1: an audit of no point would pass without checking anything.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"--points is {n!r}: check at least 1 cut point")
     start, stop = config.walkforward.train_bars, len(candles) - 1
     if stop - start < n + 1:
         return [max(start, stop - 1)]
     return [int(p) for p in np.linspace(start, stop, n + 2)[1:-1]]
 
 
+def _same_values(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Element-wise equality of two aligned columns by value (NaN equals NaN; dtypes ignored,
+    so an empty object column equals an empty float one)."""
+    va, vb = a.to_numpy(dtype=object), b.to_numpy(dtype=object)
+    out = np.empty(len(va), dtype=bool)
+    for i, (x, y) in enumerate(zip(va, vb, strict=True)):
+        out[i] = bool(x == y) or (pd.isna(x) and pd.isna(y))
+    return out
+
+
+def _first_row_difference(fa: pd.DataFrame, fb: pd.DataFrame) -> int | None:
+    """Index of the first row that differs in value between two tables (None: identical)."""
+    n = min(len(fa), len(fb))
+    same = np.ones(n, dtype=bool)
+    for col in fa.columns:
+        if col not in fb.columns:
+            return 0 if n else None
+        same &= _same_values(fa[col].iloc[:n], fb[col].iloc[:n])
+    if not same.all():
+        return int(np.flatnonzero(~same)[0])
+    return n if len(fa) != len(fb) else None
+
+
 def _first_difference(full: Simulation, other: Simulation, cutoff: pd.Timestamp) -> str | None:
     a, b = full.forecasts[:cutoff], other.forecasts[:cutoff]
-    diff = ~((a == b) | (a.isna() & b.isna()))
+    if not a.index.equals(b.index):
+        return f"forecast bars up to {cutoff.isoformat()} differ ({len(a)} vs {len(b)})"
+    diff = ~_same_values(a, b)
     if diff.any():
-        ts = diff.index[diff.to_numpy()][0]
+        ts = a.index[diff][0]
         return f"forecast at {ts.isoformat()}: {float(a[ts])!r} (full data) vs {float(b[ts])!r}"
     for name, rec in full.records.items():
         rec_b = other.records[name]
         fa = rec.fills[rec.fills["time"] <= cutoff].reset_index(drop=True)
         fb = rec_b.fills[rec_b.fills["time"] <= cutoff].reset_index(drop=True)
-        if len(fa) != len(fb) or not fa.equals(fb):
-            n = min(len(fa), len(fb))
-            rows = [i for i in range(n) if not fa.iloc[i].equals(fb.iloc[i])]
-            i = rows[0] if rows else n
+        i = _first_row_difference(fa, fb)
+        if i is not None:
             where = fa["time"].iloc[i] if i < len(fa) else fb["time"].iloc[i]
             return f"{name}: fill #{i + 1} at {pd.Timestamp(where).isoformat()} differs"
         ea, eb = rec.equity[:cutoff], rec_b.equity[:cutoff]
-        if not ea.equals(eb):
-            bad = ea.index[(ea != eb).to_numpy()]
-            ts = bad[0] if len(bad) else ea.index[-1]
-            return f"{name}: equity at {ts.isoformat()} differs"
+        if not ea.index.equals(eb.index):
+            return f"{name}: equity bars up to {cutoff.isoformat()} differ"
+        bad = ~_same_values(ea, eb)
+        if bad.any():
+            return f"{name}: equity at {ea.index[bad][0].isoformat()} differs"
     return None
 
 
