@@ -20,11 +20,11 @@ from lstm_backtrader.backtests.config import (
     DataConfig,
     RunConfig,
     StrategyConfig,
-    WalkForwardSpec,
     load_config,
 )
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.schedule import WalkForwardSpec
 
 logger = logging.getLogger(__name__)
 
