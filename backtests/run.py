@@ -81,6 +81,7 @@ def default_cache_dir() -> Path:
 def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The candles a run uses and a description of where they came from."""
     from lstm_backtrader.backtests.data.files import load_ohlcv
+    from lstm_backtrader.backtests.data.quality import check_quality, log_quality
     from lstm_backtrader.backtests.data.sample import SAMPLES, sample_path
 
     if cfg.source == "sample":
@@ -118,6 +119,7 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
                 f"[data] since/until leave {len(candles)} candle(s) of {what}; need at least 2"
             )
         raise InputError(f"{what}: only {len(candles)} candle(s); need at least 2")
+    log_quality(check_quality(candles), what)
     return candles, source
 
 
@@ -286,11 +288,28 @@ def _fold_table(sim: Simulation) -> pd.DataFrame:
     return folds
 
 
+def missing_forecasts(sim: Simulation) -> pd.DatetimeIndex:
+    """Out-of-sample bars whose outcome is known but that have no forecast (a NaN from the
+    model, e.g. a window with a non-finite feature): never silently left out of the scores."""
+    oos = sim.forecasts.index >= sim.oos_start
+    missing = oos & sim.forecasts.isna().to_numpy() & sim.realised.notna().to_numpy()
+    return sim.forecasts.index[missing]
+
+
 def forecast_diagnostics(sim: Simulation) -> Any:
-    """LSTM vs persistence on every out-of-sample bar where the outcome is known."""
+    """LSTM vs persistence on every out-of-sample bar where the outcome and a forecast are
+    known (bars without a forecast are counted by :func:`missing_forecasts` and shown)."""
     from lstm_backtrader.models.metrics import forecast_metrics
 
-    both = pd.concat([sim.forecasts, sim.realised], axis=1).dropna()
+    missing = missing_forecasts(sim)
+    if len(missing):
+        logger.warning(
+            "%d out-of-sample bar(s) have no forecast (first %s): scored on the other bars only",
+            len(missing),
+            missing[0].isoformat(),
+        )
+    oos = sim.forecasts[sim.forecasts.index >= sim.oos_start]
+    both = pd.concat([oos, sim.realised], axis=1, join="inner").dropna()
     if len(both) < 3:
         return None
     return forecast_metrics(both.iloc[:, 0], both.iloc[:, 1], baseline=0.0, h=1)
@@ -314,7 +333,7 @@ def write_run(
     from lstm_backtrader.models.features import hash_candles
     from lstm_backtrader.models.metrics import periods_per_year
 
-    report = describe_ohlcv(sim.candles)
+    report = describe_ohlcv(sim.candles, source=str(source.get("file", "data")))
     ppy = periods_per_year(report.timeframe)
     records = list(sim.records.values())
     lstm, bh = sim.records[MODEL_NAME], sim.records["Buy & hold"]
@@ -328,6 +347,10 @@ def write_run(
         "gaps": report.gaps.gaps,
         "out_of_sample_start": sim.oos_start,
         "out_of_sample_bars": len(lstm.equity),
+        "missing_forecasts": len(missing_forecasts(sim)),
+        "zero_volume_bars": report.quality.zero_volume.count,
+        "flat_bars": report.quality.flat.count,
+        "extreme_moves": report.quality.extreme_moves.count,
         "sha256": data_hash,
     }
     folds = _fold_table(sim)
@@ -344,7 +367,15 @@ def write_run(
         "trials (lstm-bt backtest --trials N) when you have tuned anything.",
         "Persistence forecasts a zero return; 'Persistence sign' trades the sign of the last "
         "bar's return with the LSTM strategy's rules.",
-    ]
+        *[f"Data: {line} (kept as they are)." for line in report.quality.lines()],
+        *(
+            [f"{len(gone)} out-of-sample bar(s) have no forecast (first {gone[0].date()}); the "
+             "forecast scores use the other bars."]
+            if len(gone := missing_forecasts(sim)) else []
+        ),
+        *[f"{r.name}: {r.rejected_orders} order(s) rejected by the broker (not traded)."
+          for r in records if r.rejected_orders],
+    ]  # fmt: skip
     inputs = ReportInputs(
         title=f"Walk-forward LSTM backtest — {source.get('symbol', '')} {report.timeframe}",
         config=config.to_dict(),

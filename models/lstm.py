@@ -34,6 +34,7 @@ from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.fileio import atomic_write, sha256_file
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 from lstm_backtrader.models.scaling import StandardScaler
+from lstm_backtrader.models.tfload import load_tf
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class LSTMForecaster(ConfiguredForecaster):
         if isinstance(source, LSTMForecaster):
             source._check_fitted()
             return list(source.weights_)
-        import keras
+        _, keras = load_tf()
 
         path = Path(source)
         if not path.is_file():
@@ -445,7 +446,7 @@ class LSTMForecaster(ConfiguredForecaster):
             raise ModelFileError(
                 f"{src}: model file does not match its sidecar (truncated or modified); save again"
             )
-        import keras
+        _, keras = load_tf()
 
         try:
             model = keras.saving.load_model(src, safe_mode=True, compile=False)

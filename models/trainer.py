@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from lstm_backtrader.models.tfload import load_tf
+
 logger = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
@@ -56,7 +58,7 @@ class Architecture:
 
 def build_network(arch: Architecture, seed: int) -> Any:
     """The stacked LSTM with explicitly seeded initializers and dropout (fresh for ``seed``)."""
-    import keras
+    _, keras = load_tf()
 
     init = keras.initializers
     layers: list[Any] = [keras.Input(shape=(arch.lookback, arch.n_features), name="window")]
@@ -95,8 +97,7 @@ class Trainer:
     """One network + optimizer + compiled steps for an architecture and training settings."""
 
     def __init__(self, arch: Architecture, batch_size: int, learning_rate: float) -> None:
-        import keras
-        import tensorflow as tf
+        tf, keras = load_tf()
 
         self.arch = arch
         self.batch_size = int(batch_size)
@@ -213,7 +214,7 @@ class Predictor:
     """One inference network and its compiled call for an architecture (weights swapped in)."""
 
     def __init__(self, arch: Architecture) -> None:
-        import tensorflow as tf
+        tf, _ = load_tf()
 
         self.arch = arch
         self.model = build_network(arch, seed=0)
@@ -309,8 +310,7 @@ def deterministic_ops() -> None:
     """
     global _DETERMINISTIC
     if not _DETERMINISTIC:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
+        tf, _ = load_tf()
 
         tf.config.experimental.enable_op_determinism()
         _DETERMINISTIC = True

@@ -83,3 +83,34 @@ def test_too_few_candles_blame_since_until_only_when_given(tmp_path: Path) -> No
     make_candles(5).to_csv(two)
     with pytest.raises(InputError, match=r"\[data\] since/until leave 0 candle\(s\) of .*two.csv"):
         load_candles(DataConfig(source="file", path=str(two), since="2030-01-01"))
+
+
+def test_missing_forecasts_are_counted_and_shown_never_silently_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A forecaster that returns NaN on some bars: the scores use the other bars, and the count
+    is in summary.json, on the page's notes and in the log."""
+    import numpy as np
+    import pandas as pd
+
+    from lstm_backtrader.backtests.config import RunConfig
+    from lstm_backtrader.backtests.run import simulate, write_run
+
+    candles = make_candles(200, seed=7)
+    config = RunConfig.from_dict({"walkforward": {"train_bars": 100, "retrain_every": 50}})
+    holes = candles.index[[120, 121, 150]]
+
+    def holey(c: pd.DataFrame) -> pd.Series:
+        out = pd.Series(0.001, index=c.index)
+        out[out.index.isin(holes)] = np.nan
+        return out
+
+    sim = simulate(candles, config, forecast_fn=holey)
+    assert list(run_mod.missing_forecasts(sim)) == list(holes)
+    with caplog.at_level("WARNING"):
+        summary = write_run(sim, config, tmp_path / "run", source={"file": "x.csv"}, command=[])
+    assert "3 out-of-sample bar(s) have no forecast (first 2020-04-30" in caplog.text
+    assert summary["data"]["missing_forecasts"] == 3
+    assert any("3 out-of-sample bar(s) have no forecast" in n for n in summary["notes"])
+    oos_known = (candles.index >= sim.oos_start).sum() - 1  # the last bar has no outcome yet
+    assert summary["forecast"]["n"] == oos_known - 3

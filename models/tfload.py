@@ -1,0 +1,58 @@
+"""TensorFlow and Keras, imported once and — when asked — quietly.
+
+Importing TensorFlow on a CPU machine prints native start-up lines (absl's "All log messages
+before absl::InitializeLog()", oneDNN and CUDA-driver notices, ``failed call to cuInit``) on
+the process's stderr file descriptor, past Python's ``sys.stderr`` and past every environment
+variable TensorFlow documents. With ``LSTM_BT_QUIET_TF=1`` (the ``lstm-bt`` command sets it
+unless ``-v`` is given; worker processes inherit it) the first import runs with file
+descriptor 2 pointed at ``/dev/null`` and TensorFlow's C++ log level at 3, so the user sees only
+the tool's own lines. Every TensorFlow/Keras import of the package goes through :func:`load_tf`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable: ``1`` silences TensorFlow's native start-up output.
+QUIET_ENV = "LSTM_BT_QUIET_TF"
+
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the duration (restored afterwards)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tf() -> tuple[Any, Any]:
+    """``(tensorflow, keras)``, imported on first use (quietly under ``LSTM_BT_QUIET_TF=1``)."""
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        return sys.modules["tensorflow"], sys.modules["keras"]
+    with _LOCK:
+        quiet = os.environ.get(QUIET_ENV) == "1"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "2")
+        with _native_stderr_silenced() if quiet else contextlib.nullcontext():
+            import keras
+            import tensorflow
+        if quiet:
+            logging.getLogger("absl").setLevel(logging.ERROR)
+            tensorflow.get_logger().setLevel(logging.ERROR)
+    return tensorflow, keras
