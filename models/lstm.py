@@ -34,7 +34,7 @@ from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.fileio import atomic_write, sha256_file
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 from lstm_backtrader.models.scaling import StandardScaler
-from lstm_backtrader.models.tfload import load_tf
+from lstm_backtrader.models.tfload import ensure_tf_usable, load_tf
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,17 @@ class LSTMForecaster(ConfiguredForecaster):
         """Bars of history needed for one forecast: ``lookback`` + the features' warm-up."""
         return int(self.lookback) + feature_warmup(tuple(self.features))
 
+    #: Process-local handles (compiled functions, the shared network, a Keras model): rebuilt
+    #: on demand, never pickled — a fitted forecaster pickles as its config, weights and
+    #: statistics (e.g. to ``cerebro.optstrategy`` workers).
+    _TRANSIENT = ("_infer_fn", "_pred", "_token", "_model")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     # ----------------------------------------------------------------- training
     def _scaled_features(self, candles: pd.DataFrame) -> np.ndarray:
         feats = compute_features(candles, tuple(self.features)).to_numpy(dtype="float64")
@@ -193,6 +204,7 @@ class LSTMForecaster(ConfiguredForecaster):
         LSTMForecaster
             ``self``.
         """
+        ensure_tf_usable()
         cfg = self.config
         check_candles(candles, columns=("close",), what="fit candles")
         n_epochs = cfg.epochs if epochs is None else int(epochs)
@@ -314,6 +326,7 @@ class LSTMForecaster(ConfiguredForecaster):
 
     def _infer(self, windows: np.ndarray) -> np.ndarray:
         """Forecasts (float64, return units) of scaled windows, in padded chunks."""
+        ensure_tf_usable()
         from lstm_backtrader.models.trainer import predict_windows
 
         fn = self._inference_fn()
@@ -355,6 +368,7 @@ class LSTMForecaster(ConfiguredForecaster):
         window = z[-int(self.lookback) :]
         if not np.isfinite(window).all():
             return float("nan")
+        ensure_tf_usable()
         fn = self._inference_fn()
         with self._bound():
             res = np.asarray(fn(window[None, :, :]))

@@ -26,6 +26,41 @@ QUIET_ENV = "LSTM_BT_QUIET_TF"
 
 _LOCK = threading.Lock()
 
+#: Set in a child process forked after TensorFlow was imported: TensorFlow's threads and locks
+#: do not survive ``fork`` (Backtrader's ``optstrategy`` forks its workers), so any use there
+#: can hang forever; :func:`ensure_tf_usable` refuses it with the fix instead.
+_FORKED_AFTER_TF = False
+
+FORK_MESSAGE = (
+    "TensorFlow was already used in the parent process when this worker was forked (e.g. by "
+    "cerebro.optstrategy with maxcpus > 1); it cannot run here and would hang. Fix: call "
+    "multiprocessing.set_start_method('spawn') at the start of your script (under "
+    "if __name__ == '__main__':), or run the optimisation with maxcpus=1"
+)
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_AFTER_TF
+    if "tensorflow" in sys.modules:
+        _FORKED_AFTER_TF = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def ensure_tf_usable() -> None:
+    """Raise a one-line error, naming the fix, in a process forked after TensorFlow loaded.
+
+    Raises
+    ------
+    InputError
+        In such a forked child (TensorFlow would hang there).
+    """
+    if _FORKED_AFTER_TF:
+        from lstm_backtrader.models.infra.errors import InputError
+
+        raise InputError(FORK_MESSAGE)
+
 
 @contextlib.contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
@@ -43,7 +78,14 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 def load_tf() -> tuple[Any, Any]:
-    """``(tensorflow, keras)``, imported on first use (quietly under ``LSTM_BT_QUIET_TF=1``)."""
+    """``(tensorflow, keras)``, imported on first use (quietly under ``LSTM_BT_QUIET_TF=1``).
+
+    Raises
+    ------
+    InputError
+        In a process forked after TensorFlow was loaded (see :func:`ensure_tf_usable`).
+    """
+    ensure_tf_usable()
     if "tensorflow" in sys.modules and "keras" in sys.modules:
         return sys.modules["tensorflow"], sys.modules["keras"]
     with _LOCK:
