@@ -241,7 +241,7 @@ def test_bad_inputs_are_refused(report, tmp_path):
 DIGEST = "9302f40d411fe2cc2e3283ebd80b6e225d912feabcf7fdf0f52aad6d17d72de1"
 
 
-def test_every_fold_row_and_digest_is_kept(report):
+def test_every_fold_row_and_digest_is_kept_and_long_digests_are_truncated_by_css(report):
     inputs, *_ = report
     folds = pd.DataFrame(
         {"fold": [0, 1, 2], "rmse": [0.031, 0.029, 0.03], "baseline_rmse": [0.03, 0.03, 0.03],
@@ -255,6 +255,8 @@ def test_every_fold_row_and_digest_is_kept(report):
     assert f"title='{DIGEST[::-1]}'" in section and "<td>n/a</td>" in section
     assert "model_<wbr>hash" in section and "rmse_<wbr>ratio" in section
     assert "1.033" in section  # rmse_ratio, ratio3
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    assert re.search(r"\.digest\{[^}]*text-overflow:ellipsis", css)
 
 
 def test_hostile_names_everywhere_are_escaped(report):
