@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -229,3 +234,78 @@ def test_bad_inputs_are_refused(report, tmp_path):
     (tmp_path / "summary.json").write_text('{"schema": "other"}', encoding="utf-8")
     with pytest.raises(ValueError, match="schema"):
         load_summary(tmp_path / "summary.json")
+
+
+# --------------------------------------------------------------------------- templates
+
+DIGEST = "9302f40d411fe2cc2e3283ebd80b6e225d912feabcf7fdf0f52aad6d17d72de1"
+
+
+def test_every_fold_row_and_digest_is_kept_and_long_digests_are_truncated_by_css(report):
+    inputs, *_ = report
+    folds = pd.DataFrame(
+        {"fold": [0, 1, 2], "rmse": [0.031, 0.029, 0.03], "baseline_rmse": [0.03, 0.03, 0.03],
+         "model_hash": [DIGEST, DIGEST[::-1], None]}
+    )  # fmt: skip
+    summary = summary_dict(ReportInputs(**{**inputs.__dict__, "folds": folds}))
+    page = render_index(summary)
+    section = page.split("id='folds'")[1].split("<h2")[0]
+    assert section.count("<tr>") == 1 + 3  # header and every fold
+    assert f"<span class='digest' title='{DIGEST}'>{DIGEST}</span>" in section
+    assert f"title='{DIGEST[::-1]}'" in section and "<td>n/a</td>" in section
+    assert "model_<wbr>hash" in section and "rmse_<wbr>ratio" in section
+    assert "1.033" in section  # rmse_ratio, ratio3
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    assert re.search(r"\.digest\{[^}]*text-overflow:ellipsis", css)
+
+
+def test_hostile_names_everywhere_are_escaped(report):
+    inputs, images, *_ = report
+    hostile = ReportInputs(
+        **{**inputs.__dict__, "model_name": EVIL, "baseline_name": EVIL,
+           "config": {EVIL: {EVIL: [EVIL, 1]}}, "data": {"symbol": EVIL, "start": EVIL}}
+    )  # fmt: skip
+    page = render_index(summary_dict(hostile, list(images)), images)
+    assert "<script" not in page.lower()
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+    heading = page.split("<h2 id='forecast'>")[1].split("</h2>")[0]
+    assert heading == f"Forecast diagnostics: {escaped} vs {escaped}"
+    assert f"<td>{escaped}.{escaped}</td><td>{escaped}, 1</td>" in page  # flattened config
+    assert f"<p class='muted'>{escaped} · {escaped} → ?</p>" in page  # subtitle
+    assert f"Full quantstats tearsheet of {escaped} vs buy and hold" in page
+
+
+def test_page_is_identical_across_processes(report, tmp_path):
+    """No hash seed, dict or set order leaks into the page: two fresh processes rebuilding it
+    from the saved files write the same bytes as this one."""
+    inputs, images, *_ = report
+    paths = write_report(tmp_path / "run", inputs, images)
+    first = paths["index"].read_bytes()
+    code = (
+        "import sys; from lstm_backtrader.backtests.report.page import rebuild_index; "
+        "rebuild_index(sys.argv[1])"
+    )
+    for seed in ("1", "2"):
+        paths["index"].unlink()
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        res = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "run")],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert paths["index"].read_bytes() == first
+
+
+@pytest.mark.parametrize("module", ["page", "sweep_page", "render", "summary"])
+def test_page_modules_import_no_private_names(module):
+    """The pages share public helpers only (render, summary), never another module's _names."""
+    path = Path(__file__).resolve().parents[1] / "backtests" / "report" / f"{module}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    private = [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lstm_backtrader")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert not private, private
