@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +31,50 @@ def test_help_lists_commands() -> None:
     assert result.exit_code == 0
     for command in ("fetch", "backtest", "data"):
         assert command in result.output
+
+
+HEAVY = ("tensorflow", "keras", "ccxt")
+
+NO_HEAVY_IMPORTS = textwrap.dedent(
+    """
+    import sys
+    from typer.testing import CliRunner
+
+    def heavy():
+        return sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[1:]))
+
+    import lstm_backtrader.backtests.cli as cli
+    assert not heavy(), f"importing the cli loaded {heavy()}"
+    runner = CliRunner()
+    for args in (
+        ["--help"], ["data", "--help"], ["data", "info", "--help"], ["fetch", "--help"],
+        ["backtest", "--help"], ["report", "--help"], ["audit", "--help"], ["sweep", "--help"],
+        ["data", "info", "--sample", "1d"],
+    ):
+        result = runner.invoke(cli.app, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert not heavy(), f"lstm-bt {' '.join(args)} loaded {heavy()}"
+    print("ok")
+    """
+)
+
+
+def test_help_and_data_info_import_no_heavy_library() -> None:
+    """The cli package, every --help and `data info` leave TensorFlow, Keras and ccxt unloaded."""
+    proc = subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORTS, *HEAVY], capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_runs_as_a_module() -> None:
+    env = {**os.environ, "COLUMNS": "120"}
+    proc = subprocess.run([sys.executable, "-m", "lstm_backtrader.backtests.cli", "--help"],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: python -m lstm_backtrader.backtests.cli [OPTIONS] COMMAND" in proc.stdout
+    for command in ("fetch", "backtest", "report", "audit", "sweep", "data"):
+        assert command in proc.stdout
 
 
 def test_data_info_on_a_file(tmp_path: Path) -> None:

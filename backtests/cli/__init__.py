@@ -1,0 +1,123 @@
+"""The ``lstm-bt`` command line.
+
+Commands stay thin: they parse options, call the library and print. Every error caused by the
+user's input (:class:`~lstm_backtrader.models.infra.errors.InputError`) is printed as one line on
+stderr with exit code 2 — never a traceback. Heavy libraries (TensorFlow, ccxt) are imported only
+by the commands that need them, so ``lstm-bt --help`` and ``lstm-bt data info`` start fast.
+
+This package holds the Typer :data:`app`, its root options (logging) and :func:`main`; the
+commands live in one module per group and are registered here, in the order ``--help`` lists
+them:
+
+* :mod:`~lstm_backtrader.backtests.cli.data` — ``fetch``, ``data info``
+* :mod:`~lstm_backtrader.backtests.cli.runs` — ``backtest``, ``report``, ``audit``
+* :mod:`~lstm_backtrader.backtests.cli.sweeps` — ``sweep``
+* :mod:`~lstm_backtrader.backtests.cli.common` — the consoles and option types they share
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.markup import escape
+
+from lstm_backtrader.backtests.cli import data, runs, sweeps
+from lstm_backtrader.backtests.cli.common import err
+from lstm_backtrader.models.infra.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["app", "data_app", "main", "user_errors"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="lstm-bt",
+    help="Walk-forward LSTM backtests of BTC on Backtrader, with honest baselines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect candle files.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an :class:`InputError` into one line on stderr and exit code 2.
+
+    Parameters
+    ----------
+    func
+        A command function.
+
+    Returns
+    -------
+    Callable
+        ``func`` with the same signature and help; a Ctrl-C exits with code 130.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (survives redirections in tests)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+) -> None:
+    level = (
+        logging.ERROR
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+
+
+# The commands, in the order `lstm-bt --help` lists them.
+app.command()(user_errors(data.fetch))
+data_app.command("info")(user_errors(data.data_info))
+app.command()(user_errors(runs.backtest))
+app.command()(user_errors(runs.report))
+app.command()(user_errors(runs.audit))
+app.command()(user_errors(sweeps.sweep))
+
+
+def main() -> None:
+    """Entry point of the ``lstm-bt`` console script."""
+    # TensorFlow's C++ start-up chatter (no GPU, oneDNN) is noise on a CPU-only CLI
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    app()
