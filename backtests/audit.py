@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.backtests.config import RunConfig
-from lstm_backtrader.backtests.run import ForecastFn, Simulation, simulate
+from lstm_backtrader.backtests.simulation import ForecastFn, Simulation, simulate
 from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)

@@ -68,13 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from lstm_backtrader.backtests.config import DataConfig, RunConfig
-    from lstm_backtrader.backtests.run import (
-        load_candles,
-        make_walkforward,
-        run_backtest,
-        simulate,
-        write_run,
-    )
+    from lstm_backtrader.backtests.run import run_backtest, write_run
+    from lstm_backtrader.backtests.simulation import load_candles, make_walkforward, simulate
     from lstm_backtrader.models.features import target_fwd_ret
     from lstm_backtrader.models.infra.executor import make_executor
 

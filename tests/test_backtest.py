@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from lstm_backtrader.backtests.audit import audit
 from lstm_backtrader.backtests.cli import app
 from lstm_backtrader.backtests.config import load_config
-from lstm_backtrader.backtests.run import load_candles
+from lstm_backtrader.backtests.simulation import load_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 runner = CliRunner()

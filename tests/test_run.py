@@ -10,7 +10,8 @@ import pytest
 
 from lstm_backtrader.backtests import run as run_mod
 from lstm_backtrader.backtests.config import DataConfig
-from lstm_backtrader.backtests.run import claim_run_dir, load_candles, point_latest
+from lstm_backtrader.backtests.run import claim_run_dir, point_latest
+from lstm_backtrader.backtests.simulation import load_candles, missing_forecasts
 from lstm_backtrader.models.infra.errors import InputError
 from tests.conftest import make_candles
 
@@ -94,7 +95,8 @@ def test_missing_forecasts_are_counted_and_shown_never_silently_dropped(
     import pandas as pd
 
     from lstm_backtrader.backtests.config import RunConfig
-    from lstm_backtrader.backtests.run import simulate, write_run
+    from lstm_backtrader.backtests.run import write_run
+    from lstm_backtrader.backtests.simulation import simulate
 
     candles = make_candles(200, seed=7)
     config = RunConfig.from_dict({"walkforward": {"train_bars": 100, "retrain_every": 50}})
@@ -106,7 +108,7 @@ def test_missing_forecasts_are_counted_and_shown_never_silently_dropped(
         return out
 
     sim = simulate(candles, config, forecast_fn=holey)
-    assert list(run_mod.missing_forecasts(sim)) == list(holes)
+    assert list(missing_forecasts(sim)) == list(holes)
     with caplog.at_level("WARNING"):
         summary = write_run(sim, config, tmp_path / "run", source={"file": "x.csv"}, command=[])
     assert "3 out-of-sample bar(s) have no forecast (first 2020-04-30" in caplog.text

@@ -15,7 +15,7 @@ import pytest
 
 from lstm_backtrader.backtests.config import RunConfig, StrategyConfig, load_config
 from lstm_backtrader.backtests.data.sample import sample
-from lstm_backtrader.backtests.run import simulate
+from lstm_backtrader.backtests.simulation import simulate
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.lstm import LSTMForecaster
 from lstm_backtrader.models.schedule import WalkForwardSpec

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from lstm_backtrader.backtests.report.stats import bar_returns
-from lstm_backtrader.backtests.run import MODEL_NAME, load_candles, simulate
+from lstm_backtrader.backtests.simulation import MODEL_NAME, load_candles, simulate
 from lstm_backtrader.backtests.sweep import (
     CSV_COLUMNS,
     TrialRow,

@@ -188,7 +188,7 @@ def test_gaps_of_whole_bars_are_not_irregular(candles: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("freq", ["1s", "30s"])
 def test_second_candles_work_end_to_end_in_annualisation(freq: str) -> None:
-    from lstm_backtrader.backtests.run import data_periods_per_year
+    from lstm_backtrader.backtests.simulation import data_periods_per_year
 
     frame = validate_ohlcv(make_candles(50, freq=freq), source="s.csv")
     assert describe_ohlcv(frame).timeframe == freq

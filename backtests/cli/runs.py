@@ -254,7 +254,7 @@ def audit(
     equity value up to T must be identical. Exit code 1 on any difference."""
     from lstm_backtrader.backtests.audit import audit as run_audit
     from lstm_backtrader.backtests.audit import default_points
-    from lstm_backtrader.backtests.run import default_cache_dir, load_candles
+    from lstm_backtrader.backtests.simulation import default_cache_dir, load_candles
 
     cfg = _run_config(config, data, exchange, symbol, timeframe, since)
     candles, _ = load_candles(cfg.data)

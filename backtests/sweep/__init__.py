@@ -3,10 +3,10 @@
 A sweep file (TOML, see ``configs/sweep.toml``) names a base run configuration, a grid (or an
 explicit list) of overrides of ``[model]``, ``[walkforward]`` and ``[strategy]`` fields, the
 model seeds and optionally several assets. Every combination is a **trial**: a full
-walk-forward backtest (:func:`lstm_backtrader.backtests.run.simulate`) scored with the same
+walk-forward backtest (:func:`lstm_backtrader.backtests.simulation.simulate`) scored with the same
 statistics as a run folder (:func:`lstm_backtrader.backtests.report.stats.strategy_row`,
 :func:`~lstm_backtrader.backtests.report.stats.sharpe_significance`,
-:func:`lstm_backtrader.backtests.run.forecast_diagnostics`).
+:func:`lstm_backtrader.backtests.simulation.forecast_diagnostics`).
 
 The results land in one table ranked by Sharpe ratio, where each trial's Deflated Sharpe Ratio
 is computed with the **true number of trials** ``N`` of the sweep and the variance ``V`` of the

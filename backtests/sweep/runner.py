@@ -81,7 +81,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     """
     from lstm_backtrader.backtests.data.validate import describe_ohlcv
     from lstm_backtrader.backtests.report.stats import sharpe_significance, strategy_row
-    from lstm_backtrader.backtests.run import (
+    from lstm_backtrader.backtests.simulation import (
         BASELINE_NAMES,
         MODEL_NAME,
         default_cache_dir,
@@ -198,7 +198,7 @@ def run_sweep(
         Parent of the default output folder.
     cache_dir
         Root of the fold cache and of the trial cache (``<cache_dir>/trials``); default
-        :func:`lstm_backtrader.backtests.run.default_cache_dir`.
+        :func:`lstm_backtrader.backtests.simulation.default_cache_dir`.
     workers, scheduler
         Passed to :func:`lstm_backtrader.models.infra.executor.make_executor`.
     progress
@@ -216,7 +216,7 @@ def run_sweep(
         An invalid combination, an asset that cannot be loaded, two identical trials or an
         unusable ``workers`` / ``scheduler``.
     """
-    from lstm_backtrader.backtests.run import default_cache_dir
+    from lstm_backtrader.backtests.simulation import default_cache_dir
     from lstm_backtrader.models.infra.executor import make_executor
 
     if workers < 1:

@@ -131,7 +131,7 @@ class LoadedAsset:
     candles
         Its candle frame.
     source
-        Where the candles came from (:func:`lstm_backtrader.backtests.run.load_candles`).
+        Where the candles came from (:func:`lstm_backtrader.backtests.simulation.load_candles`).
     data_hash
         :func:`lstm_backtrader.models.features.hash_candles` of the candles: part of every
         trial id and cache key.
@@ -160,7 +160,7 @@ def load_assets(sweep: SweepConfig) -> dict[str, LoadedAsset]:
     InputError
         An asset whose data cannot be loaded (the sweep file and the asset name it).
     """
-    from lstm_backtrader.backtests.run import load_candles
+    from lstm_backtrader.backtests.simulation import load_candles
     from lstm_backtrader.models.features import hash_candles
 
     out: dict[str, LoadedAsset] = {}

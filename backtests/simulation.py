@@ -1,0 +1,276 @@
+"""The core of a walk-forward backtest, with no files but the fold cache: candles in, the
+LSTM strategy and the baselines out.
+
+:func:`simulate` runs the LSTM strategy on the ``LSTMForecast`` indicator in walk-forward mode,
+and the baselines (buy-and-hold, SMA cross, persistence signal) on the same bars with the same
+costs, all starting at the first out-of-sample bar. :func:`load_candles` reads a run's data;
+:func:`forecast_diagnostics` scores the forecasts against persistence.
+:mod:`lstm_backtrader.backtests.run` writes the run folder from a :class:`Simulation`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstm_backtrader.backtests.config import DataConfig, RunConfig
+from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.infra.executor import Executor
+
+logger = logging.getLogger(__name__)
+
+ForecastFn = Callable[[pd.DataFrame], pd.Series]
+FoldProgress = Callable[[int, int, dict[str, Any]], None]
+BarProgress = Callable[[str, int, int], None]
+
+MODEL_NAME = "LSTM"
+BASELINE_NAMES = ("Buy & hold", "SMA cross", "Persistence sign")
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Everything :func:`simulate` produced."""
+
+    candles: pd.DataFrame
+    forecasts: pd.Series
+    realised: pd.Series
+    folds: pd.DataFrame
+    fold_id: pd.Series
+    age: pd.Series
+    records: dict[str, Any]  # name -> StrategyRecord over the out-of-sample bars
+    oos_start: pd.Timestamp
+
+
+def default_cache_dir() -> Path:
+    """Root of the fold cache: ``$LSTM_BT_FOLD_CACHE`` or the user cache folder."""
+    env = os.environ.get("LSTM_BT_FOLD_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("lstm-backtrader"))
+
+
+def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The candles a run uses and a description of where they came from."""
+    from lstm_backtrader.backtests.data.files import load_ohlcv
+    from lstm_backtrader.backtests.data.quality import check_quality, log_quality
+    from lstm_backtrader.backtests.data.sample import SAMPLES, sample_path
+
+    if cfg.source == "sample":
+        path = sample_path(cfg.sample)
+        candles = load_ohlcv(path)
+        info = SAMPLES[cfg.sample]
+        source = {
+            "source": "embedded sample",
+            "file": Path(path).name,
+            "exchange": info.exchange,
+            "symbol": info.symbol,
+        }
+    elif cfg.source == "file":
+        candles = load_ohlcv(cfg.path)  # type: ignore[arg-type]
+        source = {"source": "file", "file": str(cfg.path)}
+    else:
+        from lstm_backtrader.backtests.data.exchange import fetch_ohlcv
+
+        candles = fetch_ohlcv(
+            cfg.exchange, cfg.symbol, cfg.timeframe, since=cfg.since, until=cfg.until
+        )
+        source = {
+            "source": "exchange (ccxt, cached)",
+            "exchange": cfg.exchange,
+            "symbol": cfg.symbol,
+        }
+    if cfg.since is not None and cfg.source != "exchange":
+        candles = candles[candles.index >= pd.Timestamp(cfg.since, tz="UTC")]
+    if cfg.until is not None and cfg.source != "exchange":
+        candles = candles[candles.index < pd.Timestamp(cfg.until, tz="UTC")]
+    what = source.get("file") or f"{source.get('exchange')} {source.get('symbol')}"
+    if len(candles) < 2:
+        if cfg.since is not None or cfg.until is not None:
+            raise InputError(
+                f"[data] since/until leave {len(candles)} candle(s) of {what}; need at least 2"
+            )
+        raise InputError(f"{what}: only {len(candles)} candle(s); need at least 2")
+    log_quality(check_quality(candles), what)
+    return candles, source
+
+
+def strategy_params(
+    config: RunConfig, trade_from: pd.Timestamp, periods_per_year: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The costs every strategy pays and the forecast rules, from ``[strategy]``;
+    ``periods_per_year`` (from the data's timeframe) annualises volatility targeting."""
+    st = config.strategy
+    costs = dict(fee=st.fee, slippage=st.slippage, stake=st.stake, trade_from=trade_from)
+    rules = dict(
+        entry=st.entry,
+        exit=st.exit,
+        allow_short=st.allow_short,
+        vol_target=st.vol_target,
+        vol_window=st.vol_window,
+        stop_loss=st.stop_loss,
+        periods_per_year=periods_per_year,
+    )
+    return costs, rules
+
+
+def data_periods_per_year(candles: pd.DataFrame) -> float:
+    """Bars per year of a 24/7 market at the candles' timeframe (365 daily, 8760 hourly)."""
+    from lstm_backtrader.backtests.data.validate import infer_timeframe, timeframe_label
+    from lstm_backtrader.models.metrics import periods_per_year
+
+    return periods_per_year(timeframe_label(infer_timeframe(candles.index)))
+
+
+def make_walkforward(
+    config: RunConfig,
+    cache_dir: Path | None = None,
+    progress: FoldProgress | None = None,
+    executor: Executor | None = None,
+) -> Any:
+    """The :class:`~lstm_backtrader.models.walkforward.WalkForward` of a run configuration."""
+    from lstm_backtrader.models.walkforward import WalkForward
+
+    return WalkForward(
+        config.model,
+        config.walkforward,
+        cache_dir=cache_dir,
+        progress=progress,
+        executor=executor,
+    )
+
+
+def simulate(
+    candles: pd.DataFrame,
+    config: RunConfig,
+    *,
+    cache_dir: Path | None = None,
+    forecast_fn: ForecastFn | None = None,
+    fold_progress: FoldProgress | None = None,
+    bar_progress: BarProgress | None = None,
+    executor: Executor | None = None,
+) -> Simulation:
+    """Walk-forward forecasts and all strategies on ``candles``.
+
+    ``forecast_fn`` replaces the walk-forward LSTM by any function of the candles returning a
+    forecast Series (the look-ahead audit uses it to prove it catches a leaking forecaster).
+    ``executor`` trains independent folds (``warm_start = false``) in other processes or on a
+    Dask cluster (see :mod:`lstm_backtrader.models.infra.executor`); the numbers are the same
+    without it.
+    """
+    from lstm_backtrader.models.features import target_fwd_ret
+    from lstm_backtrader.strategies.baselines import BuyAndHold, SMACross
+    from lstm_backtrader.strategies.forecast import ForecastStrategy, PersistenceSignal
+    from lstm_backtrader.strategies.runner import run_strategy
+
+    wf_cfg, st = config.walkforward, config.strategy
+    config.check_data(len(candles), "the data")
+    oos_start = candles.index[wf_cfg.train_bars]
+    costs, rules = strategy_params(config, oos_start, data_periods_per_year(candles))
+    costs["cash"] = st.cash
+
+    def bars(name: str) -> Callable[[int, int], None] | None:
+        if bar_progress is None:
+            return None
+        return lambda done, total: bar_progress(name, done, total)
+
+    records: dict[str, Any] = {}
+    if forecast_fn is None:
+        from lstm_backtrader.strategies.lstm import LSTMForecast
+
+        wf = make_walkforward(config, cache_dir, fold_progress, executor)
+        holder: dict[str, Any] = {}
+
+        class _LSTMStrategy(ForecastStrategy):
+            def make_forecast(self) -> Any:
+                ind = LSTMForecast(self.data, walkforward=wf)
+                holder["indicator"] = ind
+                return ind
+
+        records[MODEL_NAME] = run_strategy(
+            candles, _LSTMStrategy, label=MODEL_NAME, on_bar=bars(MODEL_NAME), **costs, **rules
+        )
+        result = holder["indicator"].result_
+        forecasts, folds = result.forecasts, result.folds
+        fold_id, age = result.fold_id, result.age
+    else:
+        forecasts = forecast_fn(candles).reindex(candles.index).astype("float64")
+        forecasts[forecasts.index < oos_start] = np.nan
+        records[MODEL_NAME] = run_strategy(
+            candles,
+            ForecastStrategy,
+            forecasts=forecasts,
+            label=MODEL_NAME,
+            on_bar=bars(MODEL_NAME),
+            **costs,
+            **rules,
+        )
+        folds = pd.DataFrame()
+        fold_id = pd.Series(np.where(forecasts.notna(), 0, -1), index=candles.index)
+        age = pd.Series(-1, index=candles.index)
+    records["Buy & hold"] = run_strategy(
+        candles, BuyAndHold, label="Buy & hold", on_bar=bars("Buy & hold"), **costs
+    )
+    records["SMA cross"] = run_strategy(
+        candles,
+        SMACross,
+        label="SMA cross",
+        fast=st.sma_fast,
+        slow=st.sma_slow,
+        on_bar=bars("SMA cross"),
+        **costs,
+    )
+    records["Persistence sign"] = run_strategy(
+        candles,
+        PersistenceSignal,
+        label="Persistence sign",
+        on_bar=bars("Persistence sign"),
+        **costs,
+        **rules,
+    )
+    realised = target_fwd_ret(candles["close"], config.model.horizon)
+    return Simulation(
+        candles=candles,
+        forecasts=forecasts.rename("forecast"),
+        realised=realised,
+        folds=folds,
+        fold_id=fold_id,
+        age=age,
+        records={k: v.since(oos_start) for k, v in records.items()},
+        oos_start=oos_start,
+    )
+
+
+def missing_forecasts(sim: Simulation) -> pd.DatetimeIndex:
+    """Out-of-sample bars whose outcome is known but that have no forecast (a NaN from the
+    model, e.g. a window with a non-finite feature): never silently left out of the scores."""
+    oos = sim.forecasts.index >= sim.oos_start
+    missing = oos & sim.forecasts.isna().to_numpy() & sim.realised.notna().to_numpy()
+    return sim.forecasts.index[missing]
+
+
+def forecast_diagnostics(sim: Simulation) -> Any:
+    """LSTM vs persistence on every out-of-sample bar where the outcome and a forecast are
+    known (bars without a forecast are counted by :func:`missing_forecasts` and shown)."""
+    from lstm_backtrader.models.metrics import forecast_metrics
+
+    missing = missing_forecasts(sim)
+    if len(missing):
+        logger.warning(
+            "%d out-of-sample bar(s) have no forecast (first %s): scored on the other bars only",
+            len(missing),
+            missing[0].isoformat(),
+        )
+    oos = sim.forecasts[sim.forecasts.index >= sim.oos_start]
+    both = pd.concat([oos, sim.realised], axis=1, join="inner").dropna()
+    if len(both) < 3:
+        return None
+    return forecast_metrics(both.iloc[:, 0], both.iloc[:, 1], baseline=0.0, h=1)
