@@ -13,7 +13,7 @@ import os
 import platform
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,9 +271,14 @@ def run_backtest(
     n_trials: int = 1,
     fold_progress: FoldProgress | None = None,
     bar_progress: BarProgress | None = None,
+    stage_progress: Callable[[str], None] | None = None,
     executor: Executor | None = None,
 ) -> RunResult:
-    """Run the whole backtest and write ``reports_dir/<run-id>/`` (and ``reports_dir/latest``)."""
+    """Run the whole backtest and write ``reports_dir/<run-id>/`` (and ``reports_dir/latest``).
+
+    ``fold_progress`` and ``bar_progress`` report the walk-forward's folds and the strategies'
+    bars; ``stage_progress(name)`` is called as each later stage starts (the report).
+    """
     from lstm_backtrader.models.features import hash_candles
 
     candles, source = load_candles(config.data)
@@ -286,6 +291,8 @@ def run_backtest(
         executor=executor,
     )
     run_dir = claim_run_dir(Path(reports_dir), run_id_for(config, hash_candles(candles)))
+    if stage_progress is not None:
+        stage_progress("writing the report (tearsheet, page, charts)")
     summary = write_run(
         sim,
         config,

@@ -90,7 +90,10 @@ def load_tf() -> tuple[Any, Any]:
         return sys.modules["tensorflow"], sys.modules["keras"]
     with _LOCK:
         quiet = os.environ.get(QUIET_ENV) == "1"
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "2")
+        if quiet:  # also hides "failed call to cuInit" at the first operation
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        else:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with _native_stderr_silenced() if quiet else contextlib.nullcontext():
             import keras
             import tensorflow

@@ -144,7 +144,8 @@ class WalkForward:
     cache_dir
         Folder of the content-addressed fold cache (None: a private temporary one).
     progress
-        Called after each fold as ``progress(fold_index, n_folds, fold_row)``.
+        Called once before the first fold as ``progress(-1, n_folds, {})``, then after each
+        fold as ``progress(fold_index, n_folds, fold_row)``.
     executor
         Runs independent folds (no warm start, or a forecaster without one) through a
         :mod:`~lstm_backtrader.models.infra.executor` executor (local processes, Dask);
@@ -220,6 +221,8 @@ class WalkForward:
         parent_path: str | None = None
         parent_hash: str | None = None
         model_paths: list[str | None] = []
+        if self.progress is not None and plans:
+            self.progress(-1, len(plans), {})  # the number of folds is known before training
         with FoldStore(self.cache_dir) as store:
             trained: dict[int, FoldPayload] = {}
             parallel = self.executor is not None and not warm

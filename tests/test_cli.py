@@ -161,3 +161,70 @@ def test_fetch_bad_exchange_config(tmp_path: Path) -> None:
     result = runner.invoke(app, ["fetch", "--exchange-config", str(config)])
     assert result.exit_code == 2
     assert f"error: --exchange-config {config}: not valid JSON" in result.output
+
+
+# --------------------------------------------------------------------------- issue 11
+TF_NOISE = ("I0000", "E0000", "W0000", "absl::", "cuda", "oneDNN", "cpu_feature_guard")
+
+
+def _tiny_run_config(tmp: Path) -> Path:
+    from tests.conftest import make_candles
+
+    data = tmp / "candles.csv"
+    make_candles(160, seed=5).to_csv(data)
+    cfg = tmp / "tiny.toml"
+    cfg.write_text(
+        f'[data]\nsource = "file"\npath = "{data}"\n'
+        "[model]\nlookback = 8\nunits = [4]\nepochs = 1\nbatch_size = 32\n"
+        "[walkforward]\ntrain_bars = 100\nretrain_every = 30\n"
+    )
+    return cfg
+
+
+def test_backtest_output_is_our_own_lines_and_v_shows_tensorflow(tmp_path: Path) -> None:
+    cfg = _tiny_run_config(tmp_path)
+    env_args = ("--config", str(cfg), "--cache-dir", str(tmp_path / "c"),
+                "--reports-dir", str(tmp_path / "r"))  # fmt: skip
+    quiet = _lstm_bt("backtest", *env_args)
+    assert quiet.returncode == 0, quiet.stderr
+    noise = [ln for ln in (quiet.stdout + quiet.stderr).splitlines() if any(n in ln for n in TF_NOISE)]
+    assert not noise, noise
+    assert "Margin" not in quiet.stderr and "rejected" not in quiet.stderr
+    assert "done in " in quiet.stdout
+    loud = _lstm_bt("-v", "backtest", *env_args, "--from-scratch")  # new folds: TF runs again
+    assert loud.returncode == 0, loud.stderr
+    assert any(n in loud.stderr for n in TF_NOISE), "with -v TensorFlow's own lines are shown"
+
+
+def test_internal_error_is_one_line_with_exit_code_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstm_backtrader.backtests.data import files
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("something\nunexpected")
+
+    monkeypatch.setattr(files, "load_ohlcv", broken)
+    result = runner.invoke(app, ["data", "info", "--sample", "1d"])
+    assert result.exit_code == 3
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("internal error: RuntimeError: something ")
+    assert "Traceback" not in result.output
+
+
+def test_report_names_the_corrupt_file(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text('{"schema": "lstm-bt.report/1", "strategies": ')
+    (run / "equity.csv").write_text("timestamp,LSTM\n2020-01-01,1\n")
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {run / 'summary.json'}: corrupt (not valid JSON at line 1, column 46); "
+        "rerun the backtest to write it again"
+    )
+
+
+@pytest.mark.parametrize("points", ["0", "-2"])
+def test_audit_points_below_one_is_an_input_error(points: str) -> None:
+    result = runner.invoke(app, ["audit", "--points", points])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: --points is {points}: check at least 1 cut point"

@@ -123,7 +123,7 @@ def test_fold_boundaries_purge_and_gap_with_drift(candles: pd.DataFrame, expandi
     res = wf.run(candles)
     folds = res.folds
     assert list(folds.columns) == list(FOLD_COLUMNS)
-    assert folds["fold"].tolist() == list(range(7)) and seen == [(i, 7) for i in range(7)]
+    assert folds["fold"].tolist() == list(range(7)) and seen == [(i, 7) for i in range(-1, 7)]
     c = candles["close"].to_numpy()
     idx = candles.index
     for k, row in folds.iterrows():
@@ -175,7 +175,7 @@ def test_fold_cache_resume_rerun_change_and_corruption(
 
     with pytest.raises(RuntimeError, match="killed"):
         _wf(cache_dir=tmp_path, progress=interrupt).run(series)
-    assert calls == [0, 1]
+    assert calls == [-1, 0, 1]  # -1: the start notice, then folds 0 and 1
     resumed = _wf(cache_dir=tmp_path).run(series)
     assert resumed.folds["cached"].tolist() == [True, True, False]
     _same(resumed.forecasts, fresh.forecasts)  # cached folds == freshly computed, bit for bit

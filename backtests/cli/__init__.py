@@ -24,12 +24,14 @@ import sys
 from collections.abc import Callable
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+import click
 import typer
 from rich.markup import escape
 
 from lstm_backtrader.backtests.cli import data, runs, sweeps
 from lstm_backtrader.backtests.cli.common import err
 from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.tfload import QUIET_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +51,15 @@ data_app = typer.Typer(help="Inspect candle files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
+#: Exit codes of every command: 0 success (a check that found nothing wrong), 1 a check found a
+#: problem (``audit``: a leak, named), 2 bad input (one line naming the file, row or field),
+#: 3 the tool's own failure (one line; ``-v`` adds the traceback), 130 interrupted.
+EXIT_OK, EXIT_FOUND, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn an :class:`InputError` into one line on stderr and exit code 2.
+    """Turn an :class:`InputError` into one line on stderr and exit code 2, and any other
+    failure into one line with exit code 3 (never a traceback unless ``-v`` was given).
 
     Parameters
     ----------
@@ -69,12 +78,35 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except InputError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_INPUT) from None
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the tool's own failure: one line, code 3
+            if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+                logger.exception("internal error")
+            message = " ".join(str(exc).split()) or "no message"
+            err.print(
+                f"[bold red]internal error:[/] {escape(type(exc).__name__)}: {escape(message)}"
+                " (a bug in lstm-bt, not in your input: rerun with -v for the traceback and "
+                "report it)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper
+
+
+class _LowerLevelFormatter(logging.Formatter):
+    """``warning: ...`` rather than ``WARNING: ...``, like the CLI's own ``error:`` lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        record.levelname = record.levelname.lower()
+        return super().format(record)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -102,9 +134,13 @@ def _root(
         else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     )
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # plain "warning: ..." lines for users; -v adds where each line comes from
+    fmt = "%(levelname)s %(name)s: %(message)s" if verbose else "%(levelname)s: %(message)s"
+    handler.setFormatter(_LowerLevelFormatter(fmt))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    # TensorFlow's native start-up lines (absl, oneDNN, CUDA) only with -v
+    os.environ[QUIET_ENV] = "0" if verbose else "1"
 
 
 # The commands, in the order `lstm-bt --help` lists them.
@@ -118,6 +154,4 @@ app.command()(user_errors(sweeps.sweep))
 
 def main() -> None:
     """Entry point of the ``lstm-bt`` console script."""
-    # TensorFlow's C++ start-up chatter (no GPU, oneDNN) is noise on a CPU-only CLI
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     app()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -112,6 +113,7 @@ def backtest(
     ] = None,
 ) -> None:
     """Walk-forward LSTM backtest vs baselines; writes reports/<run-id>/ (offline by default)."""
+    started = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lstm_backtrader.backtests.run import run_backtest
@@ -155,8 +157,18 @@ def backtest(
         bars: dict[str, Any] = {}
 
         def on_fold(i: int, n: int, row: dict[str, Any]) -> None:
+            if i < 0:  # before the first fold: the total is known at once
+                progress.update(folds, completed=0, total=n, note="training fold 1")
+                return
             note = "cached" if row.get("cached") else f"{row.get('seconds', 0):.1f}s"
             progress.update(folds, completed=i + 1, total=n, note=note)
+
+        stage: dict[str, Any] = {}
+
+        def on_stage(name: str) -> None:
+            if "task" in stage:
+                progress.update(stage["task"], completed=1, total=1)
+            stage["task"] = progress.add_task(name, total=None, note="")
 
         def on_bar(name: str, done: int, total: int) -> None:
             if name not in bars:
@@ -172,10 +184,14 @@ def backtest(
             n_trials=trials,
             fold_progress=on_fold,
             bar_progress=on_bar,
+            stage_progress=on_stage,
             executor=executor if executor.workers > 1 or scheduler else None,
         )
+        if "task" in stage:
+            progress.update(stage["task"], completed=1, total=1)
     _print_summary(result.summary)
     out.print(f"report: {result.run_dir / 'index.html'}")
+    out.print(f"done in {time.perf_counter() - started:.1f} s")
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -219,20 +235,30 @@ def report(
     from lstm_backtrader.backtests.report.page import load_summary, rebuild_index
     from lstm_backtrader.backtests.report.tearsheet import write_tearsheet
 
+    if not run.is_dir():
+        raise InputError(f"{run}: not a folder; give a run folder such as reports/latest")
     summary_path = run / "summary.json"
     equity_path = run / "equity.csv"
     for needed in (summary_path, equity_path):
         if not needed.is_file():
             raise InputError(f"{run}: not a run folder ({needed.name} is missing)")
-    summary = load_summary(summary_path)
-    equity = pd.read_csv(equity_path, index_col="timestamp", parse_dates=["timestamp"])
-    returns = equity.pct_change().fillna(0.0)
+    summary = load_summary(summary_path)  # names summary.json when it is corrupt
+    try:
+        equity = pd.read_csv(equity_path, index_col="timestamp", parse_dates=["timestamp"])
+        returns = equity.astype("float64").pct_change().fillna(0.0)
+    except (ValueError, KeyError, pd.errors.ParserError) as exc:
+        raise InputError(
+            f"{equity_path}: corrupt ({' '.join(str(exc).split())[:120]}); rerun the backtest"
+        ) from None
+    ppy = summary.get("periods_per_year")
+    if not isinstance(ppy, int | float) or not ppy > 0:
+        raise InputError(f"{summary_path}: periods_per_year is {ppy!r}; rerun the backtest")
     if "LSTM" in returns and "Buy & hold" in returns:
         write_tearsheet(
             returns["LSTM"],
             returns["Buy & hold"],
             run / "tearsheet.html",
-            periods_per_year=int(round(summary["periods_per_year"])),
+            periods_per_year=int(round(ppy)),
             title="LSTM strategy vs buy & hold",
             strategy_title="LSTM",
         )
@@ -251,22 +277,40 @@ def audit(
     cache_dir: CacheOpt = None,
 ) -> None:
     """Look-ahead audit: cut (and noise-fill) the data after several T; every forecast, order and
-    equity value up to T must be identical. Exit code 1 on any difference."""
+    equity value up to T must be identical. Exit codes: 0 passed, 1 a leak (the first difference
+    is named), 2 bad input, 3 the audit itself failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from lstm_backtrader.backtests.audit import audit as run_audit
     from lstm_backtrader.backtests.audit import default_points
     from lstm_backtrader.backtests.simulation import default_cache_dir, load_candles
 
+    started = time.perf_counter()
+    if points < 1:  # before loading anything: an audit of no point would check nothing
+        raise InputError(f"--points is {points}: check at least 1 cut point")
     cfg = _run_config(config, data, exchange, symbol, timeframe, since)
     candles, _ = load_candles(cfg.data)
     table = Table(title="look-ahead audit", title_justify="left")
     for col in ("T", "variant", "result", "first difference"):
         table.add_column(col)
-    checks = run_audit(
-        candles,
-        cfg,
-        points=default_points(candles, cfg, points),
-        cache_dir=cache_dir or default_cache_dir(),
-    )
+    cut_points = default_points(candles, cfg, points)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("audit checks", total=2 * len(cut_points))
+        checks = run_audit(
+            candles,
+            cfg,
+            points=cut_points,
+            cache_dir=cache_dir or default_cache_dir(),
+            on_check=lambda _: progress.advance(task),
+        )
     for c in checks:
         table.add_row(
             c.point.isoformat(),
@@ -282,4 +326,7 @@ def audit(
             f"{bad[0].first_difference}"
         )
         raise typer.Exit(1)
-    out.print(f"audit passed: {len(checks)} checks, nothing up to T changed")
+    out.print(
+        f"audit passed: {len(checks)} checks, nothing up to T changed "
+        f"({time.perf_counter() - started:.1f} s)"
+    )

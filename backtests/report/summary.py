@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.backtests.report.stats import SharpeSignificance
+from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.infra.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -296,11 +297,22 @@ def load_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises
     ------
-    ValueError
-        If the file is not a summary of schema :data:`SCHEMA`.
+    InputError
+        One line naming the file: missing, unreadable, not JSON, or not a summary of schema
+        :data:`SCHEMA`.
     """
-    summary = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        summary = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: not found; is this a run folder?") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}: corrupt (not valid JSON at line {exc.lineno}, column {exc.colno}); "
+            "rerun the backtest to write it again"
+        ) from None
     if not isinstance(summary, dict) or summary.get("schema") != SCHEMA:
         found = summary.get("schema") if isinstance(summary, dict) else type(summary).__name__
-        raise ValueError(f"{path}: not a report summary of schema {SCHEMA!r} (found {found!r})")
+        raise InputError(f"{path}: not a report summary of schema {SCHEMA!r} (found {found!r})")
     return summary
