@@ -187,7 +187,9 @@ def test_backtest_output_is_our_own_lines_and_v_shows_tensorflow(tmp_path: Path)
                 "--reports-dir", str(tmp_path / "r"))  # fmt: skip
     quiet = _lstm_bt("backtest", *env_args)
     assert quiet.returncode == 0, quiet.stderr
-    noise = [ln for ln in (quiet.stdout + quiet.stderr).splitlines() if any(n in ln for n in TF_NOISE)]
+    noise = [
+        ln for ln in (quiet.stdout + quiet.stderr).splitlines() if any(n in ln for n in TF_NOISE)
+    ]
     assert not noise, noise
     assert "Margin" not in quiet.stderr and "rejected" not in quiet.stderr
     assert "done in " in quiet.stdout

@@ -28,10 +28,12 @@ def _fmt_time(ts: pd.Timestamp) -> str:
     return ts.strftime("%Y-%m-%d %H:%M")
 
 
-def _summary_table(title: str, frame: pd.DataFrame, extra: dict[str, str] | None = None) -> Table:
+def _summary_table(
+    title: str, frame: pd.DataFrame, extra: dict[str, str] | None = None, source: str = "data"
+) -> Table:
     from lstm_backtrader.backtests.data.validate import describe_ohlcv
 
-    report = describe_ohlcv(frame)
+    report = describe_ohlcv(frame, source=source)
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -48,6 +50,19 @@ def _summary_table(title: str, frame: pd.DataFrame, extra: dict[str, str] | None
         else f"{gaps.gaps} ({gaps.missing_bars} bars missing; largest {gaps.largest} "
         f"ending {_fmt_time(gaps.largest_at)})",
     )
+    quality = report.quality
+    for label, finding in (
+        ("zero volume", quality.zero_volume),
+        ("high = low", quality.flat),
+        ("extreme moves", quality.extreme_moves),
+    ):
+        first = ", ".join(_fmt_time(t) for t in finding.first)
+        more = ", ..." if finding.count > len(finding.first) else ""
+        table.add_row(
+            label, "none" if not finding.count else f"{finding.count} (first {first}{more})"
+        )
+    if quality.extreme_moves.count:
+        table.add_row("", f"extreme = |log return| > {quality.extreme_threshold:.3g}")
     last = frame.iloc[-1]
     table.add_row("last close", f"{last.close:,.2f}")
     return table
@@ -136,7 +151,7 @@ def fetch(
     if out_path is not None:
         _write_frame(frame, out_path)
         extra["written to"] = str(out_path)
-    out.print(_summary_table("fetched candles", frame, extra))
+    out.print(_summary_table("fetched candles", frame, extra, source=f"{exchange} {symbol}"))
 
 
 def data_info(
@@ -157,8 +172,10 @@ def data_info(
         frame = load_ohlcv(sample_path(sample))
         info = SAMPLES[sample]
         extra = {"source": f"embedded sample ({info.exchange} {info.symbol})"}
+        source = f"sample {sample}"
     else:
         frame = load_ohlcv(path)  # type: ignore[arg-type]
         extra = {"file": str(path)}
-    out.print(_summary_table("candles", frame, extra))
-    out.print("validation: ok")
+        source = str(path)
+    out.print(_summary_table("candles", frame, extra, source=source))
+    out.print("validation: ok (noteworthy bars above are reported, not errors; data unchanged)")
