@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from lstm_backtrader.backtests.data.times import parse_time
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.features import feature_warmup
 from lstm_backtrader.models.infra.errors import InputError
@@ -51,6 +52,12 @@ class DataConfig:
             )
         if self.source == "file" and not self.path:
             raise InputError("[data] path is missing: source = 'file' needs a candle file path")
+        since = None if self.since is None else parse_time(self.since, "[data] since")
+        until = None if self.until is None else parse_time(self.until, "[data] until")
+        if since is not None and until is not None and until <= since:
+            raise InputError(
+                f"[data] until ({self.until}) is not after since ({self.since}): the range is empty"
+            )
 
 
 @dataclass(frozen=True)

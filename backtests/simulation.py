@@ -63,6 +63,7 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     from lstm_backtrader.backtests.data.files import load_ohlcv
     from lstm_backtrader.backtests.data.quality import check_quality, log_quality
     from lstm_backtrader.backtests.data.sample import SAMPLES, sample_path
+    from lstm_backtrader.backtests.data.times import parse_time
 
     if cfg.source == "sample":
         path = sample_path(cfg.sample)
@@ -89,9 +90,9 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
             "symbol": cfg.symbol,
         }
     if cfg.since is not None and cfg.source != "exchange":
-        candles = candles[candles.index >= pd.Timestamp(cfg.since, tz="UTC")]
+        candles = candles[candles.index >= parse_time(cfg.since, "[data] since")]
     if cfg.until is not None and cfg.source != "exchange":
-        candles = candles[candles.index < pd.Timestamp(cfg.until, tz="UTC")]
+        candles = candles[candles.index < parse_time(cfg.until, "[data] until")]
     what = source.get("file") or f"{source.get('exchange')} {source.get('symbol')}"
     if len(candles) < 2:
         if cfg.since is not None or cfg.until is not None:

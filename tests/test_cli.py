@@ -230,3 +230,19 @@ def test_audit_points_below_one_is_an_input_error(points: str) -> None:
     result = runner.invoke(app, ["audit", "--points", points])
     assert result.exit_code == 2
     assert result.output.strip() == f"error: --points is {points}: check at least 1 cut point"
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["fetch", "--since", "2022-13-45"], "--since"),
+        (["fetch", "--until", "not-a-date"], "--until"),
+        (["backtest", "--since", "not-a-date"], "[data] since"),
+        (["audit", "--since", "2022-13-45"], "[data] since"),
+    ],
+)
+def test_bad_dates_are_one_line_naming_the_field(args: list[str], field: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and f"{field} is '{args[-1]}', not a date: use a date like" in lines[0]

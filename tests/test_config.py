@@ -60,6 +60,18 @@ def test_file_values_and_overrides(tmp_path: Path) -> None:
             "labelled training windows; use train_bars >= 821 or a shorter lookback",
         ),
         ("[walkforward]\nwarm_start = 1", "[walkforward] warm_start is 1: expected true/false"),
+        (
+            '[data]\nsince = "2022-13-45"',
+            "[data] since is '2022-13-45', not a date: use a date like",
+        ),
+        (
+            '[data]\nuntil = "not-a-date"',
+            "[data] until is 'not-a-date', not a date: use a date like",
+        ),
+        (
+            '[data]\nsince = "2021-01-01"\nuntil = "2020-01-01"',
+            "[data] until (2020-01-01) is not after since (2021-01-01): the range is empty",
+        ),
     ],
 )
 def test_bad_config_one_line_error_naming_the_field(

@@ -288,7 +288,9 @@ def test_unknown_exchange_suggests_close_ids(tmp_path: Path) -> None:
 def test_bad_arguments(ex, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="until .* must be after since"):
         fetch_ohlcv(ex, since="2021-01-02", until="2021-01-01", cache_dir=tmp_path)
-    with pytest.raises(DataError, match="since='yesterday-ish' is not a time"):
+    with pytest.raises(
+        DataError, match="since is 'yesterday-ish', not a date: use a date like 2017-08-17"
+    ):
         fetch_ohlcv(ex, since="yesterday-ish", cache_dir=tmp_path)
     with pytest.raises(DataError, match="exchange_options only apply"):
         fetch_ohlcv(ex, exchange_options={"timeout": 1}, cache_dir=tmp_path)

@@ -1,5 +1,5 @@
 """The helpers fetch_ohlcv is built from, each on its own and offline: the safe exchange
-builder's redaction and market checks (exchange_client) and the epoch-ms times (epoch_ms)."""
+builder's redaction and market checks (exchange_client) and the times (times)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from lstm_backtrader.backtests.data import exchange
-from lstm_backtrader.backtests.data.epoch_ms import fmt_ms, ms_to_stamp, stamp_to_ms, to_ms
 from lstm_backtrader.backtests.data.exchange_client import (
     Redactor,
     build_exchange,
@@ -20,6 +19,7 @@ from lstm_backtrader.backtests.data.exchange_client import (
     scrubbed_logs,
 )
 from lstm_backtrader.backtests.data.exchange_download import RETRYABLE_ERRORS
+from lstm_backtrader.backtests.data.times import fmt_ms, ms_to_stamp, stamp_to_ms, to_ms
 from lstm_backtrader.models.infra.errors import DataError
 
 API_KEY = "aPiKeY-9876543210fedcba-never-store"
@@ -83,7 +83,7 @@ def test_check_market() -> None:
         check_market(SimpleNamespace(id="y", has={}), "BTC/USDT", "1d", "lbl")
 
 
-# -- epoch_ms -------------------------------------------------------------------------------
+# -- times ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_to_ms_refuses_non_times() -> None:
         to_ms(True, name="since")
     with pytest.raises(DataError, match="until is empty"):
         to_ms(pd.NaT, name="until")
-    with pytest.raises(DataError, match="until='soon' is not a time"):
+    with pytest.raises(DataError, match="until is 'soon', not a date: use a date like 2017-08-17"):
         to_ms("soon", name="until")
 
 

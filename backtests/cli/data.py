@@ -117,8 +117,12 @@ def fetch(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lstm_backtrader.backtests.data.exchange import fetch_ohlcv
+    from lstm_backtrader.backtests.data.times import parse_time
     from lstm_backtrader.backtests.data.validate import timeframe_delta
 
+    for flag, value in (("--since", since), ("--until", until)):
+        if value is not None:
+            parse_time(value, flag)  # one line naming the flag, before anything is downloaded
     step = timeframe_delta(timeframe)
     now = pd.Timestamp.now(tz="UTC")
     with Progress(

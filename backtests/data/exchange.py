@@ -23,7 +23,7 @@ errors; the work itself is split by job:
   (:func:`build_exchange`), redacts credentials and checks symbol and timeframe;
 * :mod:`~lstm_backtrader.backtests.data.exchange_download` pages through the history with
   retries and backoff;
-* :mod:`~lstm_backtrader.backtests.data.epoch_ms` converts times to and from epoch ms.
+* :mod:`~lstm_backtrader.backtests.data.times` converts times to and from epoch ms.
 """
 
 from __future__ import annotations
@@ -44,19 +44,19 @@ from lstm_backtrader.backtests.data.cache import (
     read_cache,
     write_cache,
 )
-from lstm_backtrader.backtests.data.epoch_ms import (
-    TimeLike,
-    fmt_ms,
-    ms_to_stamp,
-    stamp_to_ms,
-    to_ms,
-)
 from lstm_backtrader.backtests.data.exchange_client import Redactor, build_exchange, scrubbed_logs
 from lstm_backtrader.backtests.data.exchange_download import (
     RETRYABLE_ERRORS,
     GaveUpError,
     ProgressFn,
     download,
+)
+from lstm_backtrader.backtests.data.times import (
+    TimeLike,
+    fmt_ms,
+    ms_to_stamp,
+    stamp_to_ms,
+    to_ms,
 )
 from lstm_backtrader.backtests.data.validate import timeframe_delta
 from lstm_backtrader.models.infra.errors import DataError

@@ -18,8 +18,8 @@ import ccxt
 import pandas as pd
 
 from lstm_backtrader.backtests.data.cache import INDEX_UNIT
-from lstm_backtrader.backtests.data.epoch_ms import fmt_ms, ms_to_stamp
 from lstm_backtrader.backtests.data.exchange_client import Redactor, check_market, page_limit
+from lstm_backtrader.backtests.data.times import fmt_ms, ms_to_stamp
 from lstm_backtrader.backtests.data.validate import OHLCV_COLUMNS
 
 logger = logging.getLogger(__name__)
