@@ -20,7 +20,8 @@ Faults are injected per endpoint with :meth:`FakeBinance.add_fault`: ``"429"`` a
 (Binance's rate-limit JSON body), ``"500"``/``"502"``/``"503"``/``"504"``, ``"timeout"``
 (sleeps longer than the client's timeout), ``"truncated"`` (fewer rows than asked, the rest on
 the next request), ``"malformed"`` (a 200 with a cut JSON body), ``"reset"`` (the connection is
-closed without an answer); ``times=None`` makes a fault that never ends. Every request is
+closed without an answer), ``"empty"`` (a 200 with no candles, ``[]``, as exchanges answer
+under load or during maintenance); ``times=None`` makes a fault that never ends. Every request is
 recorded in :attr:`FakeBinance.requests`.
 
 :func:`make_exchange` builds a real ``ccxt.binance`` pointed at the fake, and
@@ -73,6 +74,7 @@ FAULT_KINDS = (
     "truncated",
     "malformed",
     "reset",
+    "empty",
 )
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -468,6 +470,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = 200, []  # signed margin lists (asked when credentials are set)
         elif url.path == "/api/v3/klines":
             status, payload = fake._klines(params, truncated=fault == "truncated")
+            if fault == "empty" and status == 200:
+                payload = []
         else:
             status, payload = 404, {"code": -1, "msg": f"fake binance has no {url.path}"}
         if fault == "malformed" and status == 200:

@@ -425,3 +425,49 @@ def test_fake_speaks_binance(fake: FakeBinance) -> None:
         assert rows[0][:6] == [1502928000000, *first, "795.15037700"]
     latest = ex.publicGetKlines({"symbol": "BTCUSDT", "interval": "1d", "limit": 2})
     assert latest[-1][0] + 86_400_000 > fake.now_ms  # ends with the still-forming candle
+
+
+# -- empty pages inside the range (issue: one empty page used to end the download early) ----
+
+
+@pytest.mark.parametrize("after_pages", [2, 5])
+def test_transient_empty_page_is_retried_without_loss(
+    fake: FakeBinance, fetch, sleeps: list[float], after_pages: int, caplog
+) -> None:
+    fake.add_fault("empty", after=after_pages, times=2)
+    with caplog.at_level("WARNING"):
+        frame = fetch()
+    _assert_complete(frame, fake)  # every candle, once: nothing lost after the empty pages
+    assert sleeps == [0.5, 1.0]
+    starts = _starts(fake)
+    assert starts[after_pages] == starts[after_pages + 1] == starts[after_pages + 2]
+    assert "empty page at" in caplog.text and "inside the range" in caplog.text
+
+
+@pytest.mark.parametrize("after_pages", [2, 5])
+def test_permanent_empty_page_gives_up_naming_date_and_kept_candles(
+    fake: FakeBinance, fetch, sleeps: list[float], tmp_path: Path, after_pages: int
+) -> None:
+    fake.add_fault("empty", after=after_pages, times=None)
+    with pytest.raises(DataError) as info:
+        fetch(max_retries=3)
+    message = str(info.value)
+    expected = fake.served_candles()
+    stuck_at = expected.index[after_pages * LIMIT].strftime("%Y-%m-%d")
+    assert "\n" not in message
+    assert message.startswith(f"binance BTC/USDT 1d: gave up after 3 tries at {stuck_at} (")
+    assert f"{after_pages * LIMIT:,} candles fetched and cached so far" in message
+    assert "returned no candles" in message
+    assert sleeps == [0.5, 1.0]
+    kept = _cached(tmp_path)
+    pd.testing.assert_frame_equal(kept, expected.iloc[: after_pages * LIMIT], check_freq=False)
+    fake.clear_faults()  # the exchange recovers: a rerun completes the history
+    _assert_complete(fetch(), fake)
+
+
+def test_empty_page_past_until_is_the_end(fake: FakeBinance, fetch, sleeps: list[float]) -> None:
+    expected = fake.served_candles()
+    until = expected.index[2 * LIMIT + 10]
+    frame = fetch(since=expected.index[0], until=until)
+    pd.testing.assert_frame_equal(frame, expected[expected.index < until], check_freq=False)
+    assert sleeps == []

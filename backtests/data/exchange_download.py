@@ -24,7 +24,7 @@ from lstm_backtrader.backtests.data.validate import OHLCV_COLUMNS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RETRYABLE_ERRORS", "Download", "GaveUpError", "ProgressFn", "download"]
+__all__ = ["RETRYABLE_ERRORS", "Download", "EmptyPage", "GaveUpError", "ProgressFn", "download"]
 
 #: ccxt errors worth trying again: NetworkError covers RequestTimeout, ExchangeNotAvailable,
 #: RateLimitExceeded and DDoSProtection (HTTP 418/429); BadResponse an unparseable answer.
@@ -35,6 +35,13 @@ ProgressFn = Callable[[int, pd.Timestamp], None]
 
 _MAX_BACKOFF = 60.0  # seconds, cap of one exponential-backoff sleep
 _MAX_RETRY_AFTER = 300.0  # seconds, cap of an exchange's Retry-After
+
+
+class EmptyPage(ccxt.ExchangeError):
+    """The exchange answered a request inside the range (before its own clock and ``until``)
+    with no candles. ccxt's unified ``fetch_ohlcv`` returns the candles at or after ``since``,
+    so a hole in the exchange's history never looks like this: it is a fault (load,
+    maintenance) or the end of the market's history, never silently "the end"."""
 
 
 class GaveUpError(Exception):
@@ -216,8 +223,31 @@ def download(
                 return _clean_page(raw, cursor=frm)
 
             page_rows = attempt(f"at {fmt_ms(frm)}", call)
-            if not page_rows:
-                break  # nothing more on the exchange
+            empty_tries = 1
+            while not page_rows:  # inside the range: a fault, retried like one
+                if empty_tries >= max_retries:
+                    raise GaveUpError(
+                        empty_tries,
+                        EmptyPage(
+                            f"the exchange returned no candles at {fmt_ms(frm)} although its "
+                            f"clock is at {fmt_ms(now_ms)} (if the market's history really "
+                            "ends there, pass an until date)"
+                        ),
+                        f"at {fmt_ms(frm)}",
+                        retryable=True,
+                    )
+                delay = min(_MAX_BACKOFF, retry_backoff * 2 ** (empty_tries - 1))
+                logger.warning(
+                    "%s: empty page at %s inside the range (try %d of %d, retrying in %.3g s)",
+                    label,
+                    fmt_ms(frm),
+                    empty_tries,
+                    max_retries,
+                    delay,
+                )
+                sleep(delay)
+                empty_tries += 1
+                page_rows = attempt(f"at {fmt_ms(frm)}", call)
             for row in page_rows:
                 ts = int(row[0])
                 if ts + step_ms > now_ms or ts in seen:
