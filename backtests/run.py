@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -84,13 +85,18 @@ def write_run(
     source: dict[str, Any],
     command: Sequence[str],
     n_trials: int = 1,
+    started: float | None = None,
 ) -> dict[str, Any]:
-    """Write every file of a run folder; returns the summary dict."""
+    """Write every file of a run folder; returns the summary dict.
+
+    ``started`` (a :func:`time.perf_counter` value at the run's start) gives the duration
+    shown on the page and kept in the manifest with the run's date and the package version.
+    """
     from lstm_backtrader.backtests.data.validate import describe_ohlcv
     from lstm_backtrader.backtests.report.page import ReportInputs, write_report
     from lstm_backtrader.backtests.report.plots import standard_plots
     from lstm_backtrader.backtests.report.stats import sharpe_significance, strategy_table
-    from lstm_backtrader.backtests.report.tearsheet import write_tearsheet
+    from lstm_backtrader.backtests.report.tearsheet import tearsheet_differences, write_tearsheet
     from lstm_backtrader.models.features import hash_candles
     from lstm_backtrader.models.metrics import periods_per_year
 
@@ -138,8 +144,8 @@ def write_run(
           for r in records if r.rejected_orders],
     ]  # fmt: skip
     inputs = ReportInputs(
-        title=f"Walk-forward LSTM backtest — {source.get('symbol', '')} {report.timeframe}",
-        config=config.to_dict(),
+        title=f"Walk-forward LSTM backtest — {asset_name(source)} {report.timeframe}",
+        config=shown_config(config),
         data=data,
         periods_per_year=ppy,
         strategies=strategy_table(records, ppy),
@@ -147,6 +153,7 @@ def write_run(
         significance=significance,
         folds=folds if len(folds) else None,
         notes=notes,
+        tearsheet_notes=tearsheet_differences(lstm, bh, ppy),
     )
     oos = sim.forecasts.index >= sim.oos_start
     images = standard_plots(
@@ -165,10 +172,16 @@ def write_run(
         title=f"{MODEL_NAME} strategy vs buy & hold",
         strategy_title=MODEL_NAME,
     )
-    written = write_report(run_dir, inputs, images)
+    run_info = {
+        "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "seconds": None if started is None else round(time.perf_counter() - started, 1),
+        "version": package_versions().get("lstm-backtrader"),
+    }
+    written = write_report(run_dir, inputs, images, run_info)
     _write_csvs(sim, run_dir)
     summary = json.loads(written["summary"].read_text(encoding="utf-8"))
     manifest = {
+        "run": run_info,
         "command": list(command),
         "config": config.to_dict(),
         "seeds": {"model": config.model.seed},
@@ -176,11 +189,31 @@ def write_run(
         "data": {**{k: str(v) for k, v in data.items()}},
         "fold_model_hashes": folds["model_hash"].tolist() if len(folds) else [],
         "fold_timings": json.loads(timings.to_json(orient="records")) if len(timings) else [],
-        "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "created_at": run_info["created_at"],
         "platform": f"{platform.system()} {platform.machine()}",
     }
     atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
     return summary
+
+
+def asset_name(source: dict[str, Any]) -> str:
+    """What the run traded, for titles: the symbol (exchange, sample) or the file's name."""
+    if source.get("symbol"):
+        return str(source["symbol"])
+    return Path(str(source.get("file", "data"))).name
+
+
+def shown_config(config: RunConfig) -> dict[str, Any]:
+    """The configuration as the page shows it: the ``[data]`` fields that apply to the run's
+    source only (no "binance BTC/USDT" beside the embedded sample or a file)."""
+    doc = config.to_dict()
+    relevant = {
+        "sample": ("source", "sample", "since", "until"),
+        "file": ("source", "path", "since", "until"),
+        "exchange": ("source", "exchange", "symbol", "timeframe", "since", "until"),
+    }[config.data.source]
+    doc["data"] = {k: v for k, v in doc["data"].items() if k in relevant}
+    return doc
 
 
 def _backtrader_chart(sim: Simulation, config: RunConfig) -> bytes:
@@ -279,6 +312,7 @@ def run_backtest(
     ``fold_progress`` and ``bar_progress`` report the walk-forward's folds and the strategies'
     bars; ``stage_progress(name)`` is called as each later stage starts (the report).
     """
+    started = time.perf_counter()
     from lstm_backtrader.models.features import hash_candles
 
     candles, source = load_candles(config.data)
@@ -300,6 +334,7 @@ def run_backtest(
         source=source,
         command=command if command is not None else sys.argv,
         n_trials=n_trials,
+        started=started,
     )
     point_latest(Path(reports_dir), run_dir)
     return RunResult(run_dir, summary, sim)

@@ -20,12 +20,15 @@ summary and figures give the same bytes.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from lstm_backtrader.backtests.report import render
 from lstm_backtrader.backtests.report.plots import PLOT_TITLES
@@ -211,20 +214,73 @@ def _figures(images: Mapping[str, bytes]) -> list[Figure]:
     return figures
 
 
-def _tearsheet(summary: Mapping[str, Any]) -> dict[str, str] | None:
-    """The checked relative link to the tearsheet and the model it shows (``None``: no link)."""
+def _tearsheet(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The checked relative link to the tearsheet, the model it shows and where its conventions
+    differ from this page's (``None``: no link)."""
     link = summary.get("tearsheet")
     if not link:
         return None
     if not is_relative_link(link):
         raise ValueError(f"tearsheet must be a plain relative path, got {link!r}")
-    return {"href": str(link), "model": str(summary.get("model_name", ""))}
+    return {
+        "href": str(link),
+        "model": str(summary.get("model_name", "")),
+        "notes": [str(n) for n in summary.get("tearsheet_notes") or []],
+    }
+
+
+def _day(value: Any) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD`` (``YYYY-MM-DD HH:MM`` when not midnight)."""
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if ts is pd.NaT:
+        return str(value)
+    return ts.strftime("%Y-%m-%d" if ts.hour == ts.minute == 0 else "%Y-%m-%d %H:%M")
+
+
+def _subtitle(data: Mapping[str, Any]) -> str:
+    """``asset · timeframe · out-of-sample A → B (n bars) · data from C``."""
+    asset = data.get("symbol") or data.get("file")
+    parts = [str(asset) if asset else "", str(data.get("timeframe") or "")]
+    if data.get("out_of_sample_start") and data.get("end"):
+        bars = data.get("out_of_sample_bars")
+        count = f" ({bars:,} bars)" if isinstance(bars, int) else ""
+        parts.append(
+            f"out-of-sample {_day(data['out_of_sample_start'])} → {_day(data['end'])}{count}"
+        )
+    if data.get("start"):
+        parts.append(f"data from {_day(data['start'])}")
+    return " · ".join(p for p in parts if p)
+
+
+def _footer(summary: Mapping[str, Any], run_info: Mapping[str, Any] | None) -> list[str]:
+    """The run's date, duration and version (from its manifest), and the summary schema."""
+    lines = []
+    if run_info:
+        bits = []
+        if run_info.get("created_at"):
+            bits.append(f"run {_day(run_info['created_at'])} UTC")
+        seconds = run_info.get("seconds")
+        if isinstance(seconds, int | float):
+            bits.append(f"took {seconds:,.1f} s")
+        if run_info.get("version"):
+            bits.append(f"lstm-backtrader {run_info['version']}")
+        if bits:
+            lines.append(" · ".join(bits))
+    lines.append("summary schema " + str(summary.get("schema", SCHEMA)))
+    return lines
 
 
 # --------------------------------------------------------------------------- page
 
 
-def render_index(summary: Mapping[str, Any], images: Mapping[str, bytes] | None = None) -> str:
+def render_index(
+    summary: Mapping[str, Any],
+    images: Mapping[str, bytes] | None = None,
+    run_info: Mapping[str, Any] | None = None,
+) -> str:
     """The run's self-contained HTML page from a :func:`summary_dict` and the figures.
 
     Parameters
@@ -234,6 +290,9 @@ def render_index(summary: Mapping[str, Any], images: Mapping[str, bytes] | None 
     images
         Figure name → PNG bytes, shown in this order (captions from
         :data:`lstm_backtrader.backtests.report.plots.PLOT_TITLES`, else the name).
+    run_info
+        The run's ``created_at``, ``seconds`` and ``version`` (``manifest.json``'s ``run``),
+        shown in the footer.
 
     Returns
     -------
@@ -250,10 +309,7 @@ def render_index(summary: Mapping[str, Any], images: Mapping[str, bytes] | None 
     model = str(summary.get("model_name") or "Model")
     base = str(summary.get("baseline_name") or "Baseline")
     data = summary.get("data") or {}
-    span = ""
-    if data.get("start") or data.get("end"):
-        span = f"{data.get('start', '?')} → {data.get('end', '?')}"
-    subtitle = " · ".join(str(x) for x in (data.get("symbol"), data.get("timeframe"), span) if x)
+    subtitle = _subtitle(data)
     notes = [str(n) for n in summary.get("notes") or []]
     nav = [
         ("strategies", "Strategies"),
@@ -270,7 +326,7 @@ def render_index(summary: Mapping[str, Any], images: Mapping[str, bytes] | None 
         title=title,
         subtitle=subtitle,
         nav=[item for item in nav if item],
-        footer=["summary schema " + str(summary.get("schema", SCHEMA))],
+        footer=_footer(summary, run_info),
         tearsheet=_tearsheet(summary),
         model=model,
         baseline=base.lower(),
@@ -290,6 +346,7 @@ def write_index(
     path: str | os.PathLike[str],
     summary: Mapping[str, Any],
     images: Mapping[str, bytes] | None = None,
+    run_info: Mapping[str, Any] | None = None,
 ) -> Path:
     """Render :func:`render_index` and write it atomically to ``path``.
 
@@ -297,7 +354,7 @@ def write_index(
     ----------
     path
         Destination, usually ``<run>/index.html``.
-    summary, images
+    summary, images, run_info
         As for :func:`render_index`.
 
     Returns
@@ -305,14 +362,17 @@ def write_index(
     Path
         The written page.
     """
-    return atomic_write_text(path, render_index(summary, images))
+    return atomic_write_text(path, render_index(summary, images, run_info))
 
 
 # --------------------------------------------------------------------------- run folder
 
 
 def write_report(
-    run_dir: str | os.PathLike[str], inputs: ReportInputs, images: Mapping[str, bytes]
+    run_dir: str | os.PathLike[str],
+    inputs: ReportInputs,
+    images: Mapping[str, bytes],
+    run_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``summary.json``, ``plots/<name>.png`` and ``index.html`` into ``run_dir``.
 
@@ -327,6 +387,8 @@ def write_report(
         The run's results.
     images
         Figure name → PNG bytes, in page order.
+    run_info
+        The run's date, duration and version for the page's footer (see :func:`render_index`).
 
     Returns
     -------
@@ -339,7 +401,7 @@ def write_report(
     for name, data in images.items():
         out[f"plot:{name}"] = atomic_write_bytes(run / PLOTS_DIR / f"{name}.png", bytes(data))
     out["summary"] = write_summary(run / SUMMARY_FILE, summary)
-    out["index"] = write_index(run / INDEX_FILE, summary, images)
+    out["index"] = write_index(run / INDEX_FILE, summary, images, run_info)
     return out
 
 
@@ -374,4 +436,15 @@ def rebuild_index(run_dir: str | os.PathLike[str]) -> Path:
         png = run / PLOTS_DIR / f"{name}.png"
         if png.is_file():
             images[name] = png.read_bytes()
-    return write_index(run / INDEX_FILE, summary, images)
+    return write_index(run / INDEX_FILE, summary, images, _manifest_run_info(run))
+
+
+def _manifest_run_info(run: Path) -> dict[str, Any] | None:
+    """The ``run`` entry of the folder's ``manifest.json`` (``None`` when absent or unreadable:
+    the footer then shows the schema only)."""
+    try:
+        manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    info = manifest.get("run") if isinstance(manifest, dict) else None
+    return info if isinstance(info, dict) else None

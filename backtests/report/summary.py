@@ -117,6 +117,9 @@ class ReportInputs:
         Labels of the model and of its forecast baseline.
     tearsheet
         Relative link to the quantstats tearsheet (``None``: no link).
+    tearsheet_notes
+        Where the tearsheet's conventions differ from this page's, one sentence each (shown
+        next to the link).
     notes
         Free-text remarks shown at the end of the page.
     """
@@ -135,6 +138,7 @@ class ReportInputs:
     baseline_name: str = "Persistence"
     tearsheet: str | None = "tearsheet.html"
     notes: Sequence[str] = field(default_factory=tuple)
+    tearsheet_notes: Sequence[str] = field(default_factory=tuple)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -257,6 +261,7 @@ def summary_dict(inputs: ReportInputs, image_names: Sequence[str] = ()) -> dict[
             "significance": significance,
             "folds": folds,
             "tearsheet": inputs.tearsheet,
+            "tearsheet_notes": list(inputs.tearsheet_notes),
             "images": list(image_names),
             "notes": list(inputs.notes),
         }
