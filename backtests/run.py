@@ -162,7 +162,7 @@ def write_run(
         realised=sim.realised[oos],
         folds=folds if len(folds) else None,
     )
-    images["backtrader"] = _backtrader_chart(sim, config)
+    images["backtrader"] = _backtrader_chart(sim, config, asset_name(source))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_tearsheet(
         lstm.returns,
@@ -216,7 +216,7 @@ def shown_config(config: RunConfig) -> dict[str, Any]:
     return doc
 
 
-def _backtrader_chart(sim: Simulation, config: RunConfig) -> bytes:
+def _backtrader_chart(sim: Simulation, config: RunConfig, name: str) -> bytes:
     """Backtrader's own chart of the LSTM strategy over the out-of-sample bars."""
     from lstm_backtrader.backtests.report.btchart import backtrader_chart_png
 
@@ -224,7 +224,12 @@ def _backtrader_chart(sim: Simulation, config: RunConfig) -> bytes:
     params = {**costs, **rules, "label": MODEL_NAME}
     st = config.strategy
     return backtrader_chart_png(
-        sim.candles, sim.forecasts, strategy_params=params, cash=st.cash, start=sim.oos_start
+        sim.candles,
+        sim.forecasts,
+        strategy_params=params,
+        cash=st.cash,
+        start=sim.oos_start,
+        name=name,
     )
 
 

@@ -271,7 +271,7 @@ def test_hostile_names_everywhere_are_escaped(report):
     heading = page.split("<h2 id='forecast'>")[1].split("</h2>")[0]
     assert heading == f"Forecast diagnostics: {escaped} vs {escaped}"
     assert f"<td>{escaped}.{escaped}</td><td>{escaped}, 1</td>" in page  # flattened config
-    assert f"<p class='muted'>{escaped} · {escaped} → ?</p>" in page  # subtitle
+    assert f"<p class='muted'>{escaped} · data from {escaped}</p>" in page  # subtitle
     assert f"Full quantstats tearsheet of {escaped} vs buy and hold" in page
 
 

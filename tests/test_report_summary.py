@@ -91,6 +91,7 @@ EXPECTED = {
         ],
     },
     "tearsheet": "tearsheet.html",
+    "tearsheet_notes": [],
     "images": ["equity", "folds"],
     "notes": ["costs: 0.1% a side", "ünïcode ≥"],
 }  # fmt: skip

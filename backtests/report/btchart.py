@@ -37,12 +37,15 @@ def backtrader_chart_png(
     cash: float,
     start: pd.Timestamp | None = None,
     dpi: int = 90,
+    name: str = "price",
 ) -> bytes:
     """Replay ``forecasts`` through :class:`~lstm_backtrader.strategies.forecast.ForecastStrategy`
     on ``candles`` and return Backtrader's own chart of that run, from ``start`` on.
 
     The replay needs no TensorFlow (the forecasts are already computed); with the run's
-    candles and parameters (``trade_from`` included) its fills are the run's.
+    candles and parameters (``trade_from`` included) its fills are the run's. ``name`` labels
+    the price panel (the asset); the observers are labelled "Equity" and "Trades" instead of
+    Backtrader's parameter dumps (``Value (None)``, ``BuySell (True, 0.015)``).
     """
     import backtrader as bt
 
@@ -50,10 +53,24 @@ def backtrader_chart_png(
     from lstm_backtrader.strategies.runner import make_cerebro
 
     plt = _agg_backtrader_plot()
+
+    class Equity(bt.observers.Value):
+        plotinfo = dict(plot=True, subplot=True, plotname="Equity")
+
+        def _plotlabel(self) -> list[Any]:
+            return []
+
+    class Trades(bt.observers.BuySell):
+        plotinfo = dict(plot=True, subplot=False, plotlinelabels=True, plotname="Trades")
+
+        def _plotlabel(self) -> list[Any]:
+            return []
+
     cerebro = make_cerebro(candles, cash=cash)
+    cerebro.datas[0]._name = name
     cerebro.addstrategy(ForecastStrategy, forecasts=forecasts, **strategy_params)
-    cerebro.addobserver(bt.observers.Value)
-    cerebro.addobserver(bt.observers.BuySell, barplot=True)
+    cerebro.addobserver(Equity)
+    cerebro.addobserver(Trades, barplot=True)
     cerebro.run()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -11,8 +11,10 @@ Conventions (documented decisions)
   bar-to-bar returns of an ``N``-bar equity curve. The contract's ``returns`` property prepends a
   0.0 for the first bar (a placeholder: no equity is observed before the first close); the
   statistics here drop it, so every figure uses the same ``N - 1`` returns and the same elapsed
-  time. (The quantstats tearsheet receives the series with the 0.0, which anchors its charts at
-  the start date; with hundreds of bars the difference is immaterial.)
+  time. The quantstats tearsheet receives the same ``N - 1`` returns, so the Sharpe family
+  agrees; where its conventions still differ (CAGR years, time in market, moments) the run page
+  says so beside the link
+  (:func:`lstm_backtrader.backtests.report.tearsheet.tearsheet_differences`).
 * **Calendar time.** A crypto market trades 24/7, so the time a strategy ran is the elapsed
   calendar time between the first and last bar close: ``years = (t_last - t_first) / 365.25
   days``. CAGR uses it (not ``bars / periods_per_year``, which would shrink with missing bars).
