@@ -103,6 +103,23 @@ def check_candles(
     return candles
 
 
+def check_feature_names(names: Sequence[str], columns: Sequence[str]) -> None:
+    """Refuse a feature name that is neither registered nor a column of the candle frame.
+
+    Raises
+    ------
+    InputError
+        One line naming the feature, the registered ones and the frame's columns.
+    """
+    for name in names:
+        if name not in FEATURE_REGISTRY and name not in columns:
+            raise InputError(
+                f"[model] features: {name!r} is neither a registered feature "
+                f"({', '.join(FEATURE_REGISTRY)}) nor a column of the data "
+                f"({', '.join(map(str, columns))})"
+            )
+
+
 def compute_features(candles: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """Feature frame (float64, one column per name, same index as ``candles``).
 

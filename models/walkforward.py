@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.features import check_candles, hash_candles, target_fwd_ret
+from lstm_backtrader.models.features import (
+    check_candles,
+    check_feature_names,
+    hash_candles,
+    target_fwd_ret,
+)
 from lstm_backtrader.models.fold import (
     FoldPayload,
     FoldTask,
@@ -205,6 +210,8 @@ class WalkForward:
     def run(self, candles: pd.DataFrame) -> WalkForwardResult:
         """Walk forward over ``candles`` and return the combined out-of-sample forecasts."""
         check_candles(candles, columns=("close",), what="walk-forward candles")
+        features = getattr(self.config, "features", ())
+        check_feature_names(features, candles.columns)  # before any training
         n = len(candles)
         plans = self.plan(n)
         h = int(self.config.horizon)

@@ -35,8 +35,10 @@ _SHOW = 3  # how many offending rows an error message names
 #: products (sizes, equity) overflow float64 into silently wrong statistics.
 MAX_PRICE = 1e12
 MAX_VOLUME = 1e18
-#: The shortest bar the pipeline supports.
+#: The shortest and the longest bar the pipeline supports (exchanges offer 1 s to 1 w candles;
+#: calendar months are refused separately, with their own message).
 MIN_STEP = pd.Timedelta(seconds=1)
+MAX_STEP = pd.Timedelta(weeks=1)
 
 _TIMEFRAME_UNITS: tuple[tuple[str, pd.Timedelta], ...] = (
     ("w", pd.Timedelta(weeks=1)),
@@ -138,6 +140,8 @@ def check_grid(index: pd.DatetimeIndex, step: pd.Timedelta, *, source: str = "da
         raise DataError(
             f"{source}: calendar-month candles (1M) are not supported; use weekly or shorter bars"
         )
+    if step > MAX_STEP:
+        raise DataError(f"{source}: bars {step} apart; the longest supported timeframe is 1 week")
     off = index[1:][(diffs % step) != pd.Timedelta(0)]
     if len(off):
         first = index.get_loc(off[0])
@@ -323,6 +327,12 @@ def validate_ohlcv(raw: pd.DataFrame, *, source: str = "data") -> pd.DataFrame:
             f"close={first.close:g}); fix or remove those rows"
         )
 
+    future = frame.index[frame.index > pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)]
+    if len(future):
+        raise DataError(
+            f"{source}: {len(future)} candle(s) dated in the future, first at {_rows(future)}; "
+            "check the timestamps (their unit or time zone)"
+        )
     if len(frame) >= 2:
         step = infer_timeframe(frame.index, source=source)
         check_grid(frame.index, step, source=source)
