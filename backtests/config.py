@@ -223,6 +223,8 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
         if option is type(None) and value is None:
             return None
         origin = typing.get_origin(option)
+        if origin is tuple and isinstance(value, dict):
+            return value  # a table of keyword arguments: its owner checks the values
         if origin is tuple and isinstance(value, list | tuple):
             (item, *_) = typing.get_args(option)
             if all(isinstance(v, item) and not isinstance(v, bool) for v in value):
@@ -265,4 +267,19 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise InputError(f"{p}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise InputError(f"{p}: not a UTF-8 text file") from None
+    model = data.get("model")
+    if isinstance(model, dict):  # user code named by a file path: relative to this file
+        for name in ("builder", "estimator"):
+            model[name] = _relative_to(model.get(name), p.parent)
     return RunConfig.from_dict(data, source=str(p))
+
+
+def _relative_to(spec: Any, folder: Path) -> Any:
+    """``"file.py:name"`` with a relative file made absolute against ``folder`` (the TOML
+    file's); anything else as it is."""
+    if not isinstance(spec, str) or ":" not in spec:
+        return spec
+    module, _, name = spec.rpartition(":")
+    if module.endswith(".py") and not Path(module).expanduser().is_absolute():
+        return f"{(folder / module).resolve()}:{name}"
+    return spec

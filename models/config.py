@@ -18,19 +18,39 @@ from lstm_backtrader.models.infra.errors import InputError
 logger = logging.getLogger(__name__)
 
 #: Forecaster kinds :func:`~lstm_backtrader.models.factory.build_forecaster` knows.
-KINDS: tuple[str, ...] = ("lstm", "persistence", "drift")
+KINDS: tuple[str, ...] = ("lstm", "keras", "sklearn", "persistence", "drift")
+
+#: Fields used by one kind only, left out of :meth:`ForecasterConfig.to_dict` while at their
+#: default (so the configurations, and the fold-cache keys, of the other kinds never change).
+PLUGIN_FIELDS: dict[str, str] = {
+    "builder": "keras",
+    "estimator": "sklearn",
+    "estimator_params": "sklearn",
+}
+
+#: The hyperparameters of the stacked LSTM (kind ``'lstm'``); kind ``'keras'`` adds ``builder``.
+LSTM_FIELDS: tuple[str, ...] = (
+    "lookback", "horizon", "features", "units", "dropout", "epochs", "batch_size",
+    "learning_rate", "validation_fraction", "patience", "seed",
+)  # fmt: skip
+
+#: What a value of ``estimator_params`` may be (TOML scalars).
+Scalar = int | float | str | bool
 
 DEFAULT_FEATURES: tuple[str, ...] = ("log_return", "hl_range", "log_volume_change")
 
 
 @dataclass(frozen=True)
 class ForecasterConfig:
-    """Hyperparameters of one forecaster (LSTM or baseline).
+    """Hyperparameters of one forecaster (LSTM, a user's Keras network or scikit-learn
+    regressor, or a baseline).
 
     Attributes
     ----------
     kind
-        ``'lstm'``, ``'persistence'`` or ``'drift'``.
+        ``'lstm'``; ``'keras'`` (a Keras network from ``builder``, trained like the LSTM);
+        ``'sklearn'`` (a scikit-learn regressor ``estimator`` on the flattened windows); the
+        baselines ``'persistence'``, ``'drift'``.
     lookback
         Bars per input window (the window ending at bar t holds bars t-lookback+1..t).
     horizon
@@ -51,6 +71,16 @@ class ForecasterConfig:
         Early-stopping patience in epochs (best weights restored).
     seed
         Seed for every random number generator (weights, dropout, shuffling).
+    builder
+        Kind ``'keras'``: ``"package.module:function"`` or ``"path/to/file.py:function"``;
+        ``function(lookback, n_features, seed)`` returns an uncompiled Keras model mapping
+        windows ``(lookback, n_features)`` to one output (the standardised forward return),
+        with every initializer and dropout seeded from ``seed``.
+    estimator
+        Kind ``'sklearn'``: ``"package.module:Class"`` of a scikit-learn regressor whose
+        fitted state is arrays (linear models: no pickle is ever written).
+    estimator_params
+        Kind ``'sklearn'``: keyword arguments of ``estimator`` (a TOML table).
     """
 
     kind: str = "lstm"
@@ -65,13 +95,41 @@ class ForecasterConfig:
     validation_fraction: float = 0.1
     patience: int = 5
     seed: int = 42
+    builder: str | None = None
+    estimator: str | None = None
+    estimator_params: tuple[tuple[str, Scalar], ...] = ()
 
     def __post_init__(self) -> None:
         # normalise lists (from JSON) to tuples so configs hash and compare equal
         object.__setattr__(self, "features", tuple(str(f) for f in self.features))
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
+        params = self.estimator_params
+        if isinstance(params, dict):
+            params = params.items()
+        try:
+            pairs = tuple(sorted((str(k), v) for k, v in params))
+        except (TypeError, ValueError):
+            raise InputError(
+                f"config field 'estimator_params' is {self.estimator_params!r}: use a table of "
+                "keyword arguments"
+            ) from None
+        for key, value in pairs:
+            if not isinstance(value, Scalar):  # type: ignore[arg-type]
+                raise InputError(
+                    f"config field 'estimator_params' {key} is {value!r}: use a number, string "
+                    "or true/false"
+                )
+        object.__setattr__(self, "estimator_params", pairs)
         if self.kind not in KINDS:
             raise InputError(f"config field 'kind' is {self.kind!r}: use one of {', '.join(KINDS)}")
+        for name, kind in PLUGIN_FIELDS.items():
+            value = getattr(self, name)
+            if self.kind == kind and not value and name != "estimator_params":
+                raise InputError(f"config field {name!r} is missing: kind {kind!r} needs it")
+            if self.kind != kind and value:
+                raise InputError(
+                    f"config field {name!r} is for kind {kind!r}, not {self.kind!r}: remove it"
+                )
         for name in ("lookback", "horizon", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -99,10 +157,15 @@ class ForecasterConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict (tuples become lists)."""
+        """Plain JSON-serialisable dict (tuples become lists; a kind's own fields only when
+        that kind uses them)."""
         out = asdict(self)
         out["features"] = list(self.features)
         out["units"] = list(self.units)
+        out["estimator_params"] = dict(self.estimator_params)
+        for name, kind in PLUGIN_FIELDS.items():
+            if self.kind != kind:
+                del out[name]
         return out
 
     @classmethod

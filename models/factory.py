@@ -13,14 +13,18 @@ from typing import Any
 from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.infra.errors import ModelFileError
+from lstm_backtrader.models.keras_forecaster import KerasForecaster
 from lstm_backtrader.models.lstm import LSTMForecaster
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path
+from lstm_backtrader.models.sklearn_forecaster import SklearnForecaster
 
 logger = logging.getLogger(__name__)
 
 #: kind -> forecaster class.
 BUILTIN: dict[str, type[Any]] = {
     "lstm": LSTMForecaster,
+    "keras": KerasForecaster,
+    "sklearn": SklearnForecaster,
     "persistence": PersistenceForecaster,
     "drift": DriftForecaster,
 }
@@ -32,7 +36,8 @@ def build_forecaster(config: ForecasterConfig) -> Any:
 
 
 def load_forecaster(path: str | Path) -> Any:
-    """Load a saved forecaster of any built-in kind (LSTM, persistence, drift) from ``path``."""
+    """Load a saved forecaster of any built-in kind (LSTM, keras, sklearn, persistence, drift)
+    from ``path``."""
     kind = read_sidecar(path).get("kind")
     cls = BUILTIN.get(kind)  # type: ignore[arg-type]
     if cls is None:

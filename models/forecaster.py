@@ -82,10 +82,9 @@ class ConfiguredForecaster:
     depends_on: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ForecasterConfig | None = None, **params: Any) -> None:
-        base = ForecasterConfig(kind=self.kind) if config is None else config
-        if base.kind != self.kind:
+        if config is not None and config.kind != self.kind:
             raise InputError(
-                f"config kind is {base.kind!r}: {type(self).__name__} needs {self.kind!r}"
+                f"config kind is {config.kind!r}: {type(self).__name__} needs {self.kind!r}"
             )
         unknown = sorted(set(params) - set(self._names()))
         if unknown:
@@ -93,7 +92,11 @@ class ConfiguredForecaster:
                 f"{type(self).__name__} has no parameter {unknown[0]!r}; "
                 f"known: {', '.join(self._names())}"
             )
-        self.config = self._normalise(base.replace(**params) if params else base)
+        if config is None:
+            config = ForecasterConfig(kind=self.kind, **params)
+        elif params:
+            config = config.replace(**params)
+        self.config = self._normalise(config)
 
     @classmethod
     def _names(cls) -> tuple[str, ...]:

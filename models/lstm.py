@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.config import LSTM_FIELDS, ForecasterConfig
 from lstm_backtrader.models.features import (
     check_candles,
     compute_features,
@@ -128,6 +128,7 @@ class LSTMForecaster(ConfiguredForecaster):
     """
 
     kind: ClassVar[str] = "lstm"
+    param_names: ClassVar[tuple[str, ...] | None] = LSTM_FIELDS
     supports_warm_start: ClassVar[bool] = True
     depends_on: ClassVar[tuple[str, ...]] = ("tensorflow", "keras")
 
@@ -455,7 +456,7 @@ class LSTMForecaster(ConfiguredForecaster):
         src = Path(path)
         if not src.is_file():
             raise ModelFileError(f"{src}: model file not found; fix the path or train first")
-        doc = read_sidecar(src, kind="lstm")
+        doc = read_sidecar(src, kind=cls.kind)
         if sha256_file(src) != doc.get("keras_sha256"):
             raise ModelFileError(
                 f"{src}: model file does not match its sidecar (truncated or modified); save again"

@@ -54,11 +54,32 @@ class Architecture:
     n_features: int
     units: tuple[int, ...]
     dropout: float
+    #: A user's network builder (``ForecasterConfig.builder``) instead of the stacked LSTM.
+    builder: str | None = None
+
+
+def _built_by_user(arch: Architecture, seed: int) -> Any:
+    """The network of ``arch.builder`` (checked: one output per window)."""
+    from lstm_backtrader.models.infra.errors import InputError
+    from lstm_backtrader.models.plugins import resolve
+
+    what = "[model] builder"
+    model = resolve(arch.builder, what)(arch.lookback, arch.n_features, int(seed))
+    shape = tuple(getattr(model, "output_shape", ()) or ())
+    if len(shape) != 2 or shape[-1] != 1:
+        raise InputError(
+            f"{what} {arch.builder} built a network with output shape {shape}: it must map "
+            f"windows (batch, {arch.lookback}, {arch.n_features}) to (batch, 1)"
+        )
+    return model
 
 
 def build_network(arch: Architecture, seed: int) -> Any:
-    """The stacked LSTM with explicitly seeded initializers and dropout (fresh for ``seed``)."""
+    """The stacked LSTM with explicitly seeded initializers and dropout (fresh for ``seed``),
+    or the user's network when ``arch.builder`` names one."""
     _, keras = load_tf()
+    if arch.builder is not None:
+        return _built_by_user(arch, seed)
 
     init = keras.initializers
     layers: list[Any] = [keras.Input(shape=(arch.lookback, arch.n_features), name="window")]

@@ -295,8 +295,12 @@ class WalkForward:
         """Training slice, prediction slice, first forecast time, cache key and entry folder."""
         train = candles.iloc[plan.train_start : plan.train_stop]
         first_ts = candles.index[plan.first_forecast]
+        config = self.config.to_dict()
+        code = getattr(self.forecaster, "code_hash", None)
+        if code is not None:  # a user's builder or estimator: editing its code retrains
+            config = {**config, "code": code()}
         key = fold_key(
-            config=self.config.to_dict(),
+            config=config,
             depends_on=tuple(getattr(self.forecaster, "depends_on", ())),
             train_hash=hash_candles(train),
             fold={

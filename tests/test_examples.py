@@ -52,3 +52,11 @@ def test_rsi_lstm_filter_quick(tmp_path, capsys) -> None:
     # walk-forward retrains every 120 bars (--quick), so no forecast comes from an older model
     assert all(e["fold"] >= 0 and 1 <= e["age"] <= 121 for e in wf["entries"])
     assert any(cache.iterdir())  # the walk-forward folds went to --cache-dir
+
+
+@pytest.mark.parametrize("name", ["custom_keras_gru", "sklearn_ridge"])
+def test_custom_forecaster_examples_quick(name: str, capsys) -> None:
+    out = _load(name).main(["--quick"])
+    assert out["folds"] == 2 and out["forecasts"] > 100
+    assert 0.5 < out["ratio"] < 2.0  # judged against persistence, in a sane range
+    assert "RMSE / persistence" in capsys.readouterr().out

@@ -16,7 +16,7 @@ import pytest
 from lstm_backtrader.backtests.config import RunConfig, StrategyConfig, load_config
 from lstm_backtrader.backtests.data.sample import sample
 from lstm_backtrader.backtests.simulation import simulate
-from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.config import LSTM_FIELDS, PLUGIN_FIELDS, ForecasterConfig
 from lstm_backtrader.models.lstm import LSTMForecaster
 from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.strategies.base import RecordingStrategy
@@ -69,8 +69,8 @@ def test_cost_defaults_are_declared_once() -> None:
 def test_lstm_hyperparameters_come_from_the_config() -> None:
     f = LSTMForecaster(lookback=30, units=(8,))
     assert f.config == ForecasterConfig(lookback=30, units=(8,))
-    names = [n for n in ForecasterConfig.field_names() if n != "kind"]
-    assert f.get_params() == {n: getattr(f.config, n) for n in names}
+    assert f.get_params() == {n: getattr(f.config, n) for n in LSTM_FIELDS}
+    assert set(LSTM_FIELDS) == set(ForecasterConfig.field_names()) - {"kind", *PLUGIN_FIELDS}
     assert f.config is f.config  # held, not rebuilt on every access
     f.set_params(lookback=20)
     assert f.lookback == 20 and f.config.lookback == 20
