@@ -120,24 +120,12 @@ def check_feature_names(names: Sequence[str], columns: Sequence[str]) -> None:
             )
 
 
-def compute_features(candles: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """Feature frame (float64, one column per name, same index as ``candles``).
-
-    Parameters
-    ----------
-    candles
-        A candle frame (plus any extra feature columns).
-    names
-        Registry names or names of extra numeric columns of ``candles``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Values at bar t use bars <= t only; ±inf are turned into NaN.
-    """
+def feature_matrix(candles: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    """The features as a float64 array ``(len(candles), len(names))`` — what
+    :func:`compute_features` holds, without building a frame (the bar-by-bar path)."""
     check_candles(candles, columns=())
-    cols: dict[str, np.ndarray] = {}
-    for name in names:
+    out = np.empty((len(candles), len(names)), dtype="float64")
+    for j, name in enumerate(names):
         if name in FEATURE_REGISTRY:
             fn, _ = FEATURE_REGISTRY[name]
             try:
@@ -154,9 +142,27 @@ def compute_features(candles: pd.DataFrame, names: Sequence[str]) -> pd.DataFram
                 f"feature {name!r} is neither in the registry "
                 f"({', '.join(FEATURE_REGISTRY)}) nor a column of the candle frame"
             )
-        values = np.where(np.isfinite(values), values, np.nan)
-        cols[name] = values
-    return pd.DataFrame(cols, index=candles.index, columns=list(names))
+        out[:, j] = values
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def compute_features(candles: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Feature frame (float64, one column per name, same index as ``candles``).
+
+    Parameters
+    ----------
+    candles
+        A candle frame (plus any extra feature columns).
+    names
+        Registry names or names of extra numeric columns of ``candles``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Values at bar t use bars <= t only; ±inf are turned into NaN.
+    """
+    return pd.DataFrame(feature_matrix(candles, names), index=candles.index, columns=list(names))
 
 
 def target_fwd_ret(close: pd.Series, h: int = 1) -> pd.Series:

@@ -22,6 +22,7 @@ from lstm_backtrader.models.config import LSTM_FIELDS, ForecasterConfig
 from lstm_backtrader.models.features import (
     check_candles,
     compute_features,
+    feature_matrix,
     feature_warmup,
     gather_windows,
     hash_candles,
@@ -150,8 +151,7 @@ class LSTMForecaster(ConfiguredForecaster):
 
     # ----------------------------------------------------------------- training
     def _scaled_features(self, candles: pd.DataFrame) -> np.ndarray:
-        feats = compute_features(candles, tuple(self.features)).to_numpy(dtype="float64")
-        return self.scaler_.transform(feats)
+        return self.scaler_.transform(feature_matrix(candles, tuple(self.features)))
 
     def _architecture(self, n_features: int) -> Any:
         from lstm_backtrader.models.trainer import Architecture
@@ -370,9 +370,9 @@ class LSTMForecaster(ConfiguredForecaster):
         if not np.isfinite(window).all():
             return float("nan")
         ensure_tf_usable()
-        fn = self._inference_fn()
-        with self._bound():
-            res = np.asarray(fn(window[None, :, :]))
+        self._inference_fn()
+        with self._bound() as pred:
+            res = np.asarray(pred.call_one(window[None, :, :]))
         return float(np.float64(res[0, 0]) * self.target_std_ + self.target_mean_)
 
     def model_hash(self) -> str:

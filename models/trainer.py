@@ -249,7 +249,17 @@ class Predictor:
         def call(x: Any) -> Any:
             return model(x, training=False)
 
+        one = tf.TensorSpec([1, arch.lookback, arch.n_features], tf.float32)
+
+        # one window (the bar-by-bar path): XLA fuses the recurrent loop into one kernel,
+        # ~0.4 ms a call instead of ~2.9 ms through TensorFlow's loop executor (compiled once
+        # per architecture and process, ~0.4 s); equal to the batched call to ~1e-8
+        @tf.function(input_signature=[one], jit_compile=True)
+        def call_one(x: Any) -> Any:
+            return model(x, training=False)
+
         self.call = call
+        self.call_one = call_one
 
     def load(self, owner: object, weights: list[np.ndarray]) -> None:
         """Put ``owner``'s weights in the network unless they are there already (call with
