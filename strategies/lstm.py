@@ -30,7 +30,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.strategies.feeds import bt_num_to_utc, feed_frame
+from lstm_backtrader.strategies.feeds import bar_times, feed_frame
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +123,9 @@ class LSTMForecast(bt.Indicator):
 
     # ----------------------------------------------------------------------- data
     def _frame(self, stop: int) -> pd.DataFrame:
-        """Bars ``0..stop-1`` from the preloaded arrays (runonce)."""
+        """Bars ``0..stop-1`` from the preloaded arrays (runonce), indexed by open time."""
         arrays = {c: getattr(self.data, c).array[:stop] for c in _OHLCV}
-        return _to_frame(self.data.datetime.array[:stop], arrays)
+        return _to_frame(bar_times(self.data, self.data.datetime.array[:stop]), arrays)
 
     def _frame_tail(self, size: int | None = None) -> pd.DataFrame:
         """The last ``size`` bars seen so far (all of them for ``None``)."""
@@ -215,6 +215,6 @@ class LSTMForecast(bt.Indicator):
             )
 
 
-def _to_frame(times: Any, arrays: dict[str, Any]) -> pd.DataFrame:
+def _to_frame(index: pd.DatetimeIndex, arrays: dict[str, Any]) -> pd.DataFrame:
     cols = {c: np.asarray(v, dtype="float64") for c, v in arrays.items()}
-    return pd.DataFrame(cols, index=bt_num_to_utc(times))
+    return pd.DataFrame(cols, index=index)
