@@ -19,7 +19,7 @@ import backtrader as bt
 import pandas as pd
 
 from lstm_backtrader.strategies.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, DEFAULT_STAKE
-from lstm_backtrader.strategies.feeds import bar_time
+from lstm_backtrader.strategies.feeds import bar_time, bar_times
 from lstm_backtrader.strategies.record import FILL_COLUMNS, TRADE_COLUMNS, StrategyRecord
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class RecordingStrategy(bt.Strategy):
             ex = order.executed
             self._rec_fills.append(
                 (
-                    pd.Timestamp(bt.num2date(ex.dt)).tz_localize("UTC"),
+                    bar_times(order.data, [ex.dt])[0],
                     "buy" if order.isbuy() else "sell",
                     abs(float(ex.size)),
                     float(ex.price),
@@ -162,8 +162,7 @@ class RecordingStrategy(bt.Strategy):
             exit_price = _exit_price(trade, biggest)
             self._rec_trades.append(
                 (
-                    pd.Timestamp(bt.num2date(trade.dtopen)).tz_localize("UTC"),
-                    pd.Timestamp(bt.num2date(trade.dtclose)).tz_localize("UTC"),
+                    *bar_times(trade.data, [trade.dtopen, trade.dtclose]),
                     "long" if trade.long else "short",
                     biggest,
                     float(trade.price),

@@ -11,13 +11,14 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.strategies.feeds import bt_num_to_utc
+from lstm_backtrader.strategies.feeds import bar_times
 
 
 class SeriesForecast(bt.Indicator):
     """Replays a precomputed forecast Series (the value known at each bar's close).
 
-    Values are matched to bars by exact UTC timestamp; a bar without a value gets NaN. The
+    Values are matched to bars by their exact UTC open time (the candle frame's index, see
+    :mod:`lstm_backtrader.strategies.feeds`); a bar without a value gets NaN. The
     series must hold, at bar *t*, only what was known at the close of *t* — as
     :class:`lstm_backtrader.models.walkforward.WalkForward` output does.
     """
@@ -44,11 +45,11 @@ class SeriesForecast(bt.Indicator):
         return self._values.reindex(stamps.as_unit("us")).to_numpy(dtype="float64")
 
     def next(self) -> None:
-        stamp = bt_num_to_utc([self.data.datetime[0]])
+        stamp = bar_times(self.data, [self.data.datetime[0]])
         self.lines.forecast[0] = float(self._lookup(stamp)[0])
 
     def once(self, start: int, end: int) -> None:
-        stamps = bt_num_to_utc(self.data.datetime.array[start:end])
+        stamps = bar_times(self.data, self.data.datetime.array[start:end])
         dst = self.lines.forecast.array
         for i, value in enumerate(self._lookup(stamps), start=start):
             dst[i] = float(value)

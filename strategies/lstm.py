@@ -10,19 +10,23 @@ Two ways to get its models:
    ``walkforward=`` :class:`~lstm_backtrader.models.walkforward.WalkForward`: at each bar the
    forecast comes from the latest model trained on bars strictly before it.
 
+Every run mode gives the same values (tested: preload, runonce, ``exactbars`` 0, -1, -2 and 1).
 ``once()`` (runonce, the default) computes everything in batched calls — one walk-forward run,
-one batched predict per fold. ``next()`` (runonce=False, ``preload=False``, replay, live feeds)
-works bar by bar: it trains a fold when the bar that starts it arrives (through the fold cache,
-so the model is the very one ``once()`` would use) and forecasts each bar with the forecaster's
-single-window ``predict_last`` (a compiled ``tf.function``, never ``model.predict`` per bar).
-Both paths give the same values (tested to 1e-6).
+one batched predict per fold. ``next()`` (runonce=False, ``preload=False``, any ``exactbars``,
+replay, live feeds) works bar by bar from the bars it keeps itself
+(:class:`~lstm_backtrader.strategies.bartail.BarTail`: the forecast's context and, walk-forward,
+the training window), never from Backtrader's lines beyond the current bar: it gets each fold's
+model when the bar that starts it arrives
+(:class:`~lstm_backtrader.strategies.foldsource.FoldModels`: the very model ``once()`` uses,
+through the fold cache) and forecasts each bar with the
+forecaster's single-window ``predict_last`` (a compiled ``tf.function``, never ``model.predict``
+per bar). Times are bars' open times (:mod:`lstm_backtrader.strategies.feeds`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import tempfile
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +34,25 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.strategies.feeds import bt_num_to_utc, feed_frame
+from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.persist import sidecar_path
+from lstm_backtrader.models.schedule import WalkForwardSpec
+from lstm_backtrader.strategies.bartail import (
+    OHLCV,
+    BarTail,
+    FeedIssues,
+    IssueCounter,
+    candle_frame,
+    missing_between,
+    scan,
+    window_gaps,
+)
+from lstm_backtrader.strategies.feeds import bar_length, bar_times_ns, frame_unit, held_bars
 
 logger = logging.getLogger(__name__)
 
-_OHLCV = ("open", "high", "low", "close", "volume")
+_WALKFORWARD_ONLY = ("forecaster", "schedule", "cache_dir", "progress", "walkforward")
 
 
 class LSTMForecast(bt.Indicator):
@@ -43,69 +61,82 @@ class LSTMForecast(bt.Indicator):
     Lines
     -----
     forecast
-        The predicted ``log(close[t+h] / close[t])`` (NaN where no model can forecast yet).
+        The predicted ``log(close[t+h] / close[t])`` (NaN where no model can forecast yet, or
+        where the input window holds a NaN bar).
     fold
-        The walk-forward fold whose model made the forecast (0 for a fixed model, -1 before
-        the first model).
+        The walk-forward fold whose model made the forecast (0 for a fixed model), -1 before
+        the first model (while the first window fills, and walk-forward before the first fold).
     age
-        Bars since that model's training cutoff (0 on bars at or before it: for a fixed model
-        those forecasts are in-sample, and a warning says so).
+        Bars since that model's training cutoff (-1 where ``fold`` is -1). For a fixed model,
+        0 on bars that opened at or before the last bar it was trained on: those forecasts are
+        in-sample, and a warning says so. Counted in bars (not ticks) from bar times.
+    gap
+        1.0 where the forecast's input window (its last ``context_bars`` bars) crosses a hole in
+        the feed's time grid, 0.0 otherwise (bars <= t only). Holes and NaN bars are also
+        counted (:attr:`issues_`) and logged once per feed.
     """
 
-    lines = ("forecast", "fold", "age")
+    lines = ("forecast", "fold", "age", "gap")
     params = (
-        ("model", None),  # fixed mode: a fitted forecaster or a path saved by .save()
-        ("forecaster", None),  # walk-forward mode: an unfitted forecaster or a ForecasterConfig
-        ("schedule", None),  # walk-forward mode: a WalkForwardSpec (None: its defaults)
+        ("model", None),  # fixed: a fitted forecaster or the .keras path LSTMForecaster.save wrote
+        ("forecaster", None),  # walk-forward: a ForecasterConfig or an unfitted forecaster
+        ("schedule", None),  # walk-forward: a WalkForwardSpec (None: its defaults)
         ("cache_dir", None),  # walk-forward: fold cache folder (None: a private temporary one)
         ("progress", None),  # walk-forward: progress(fold, n_folds, row) after each fold
-        ("walkforward", None),  # walk-forward mode: a whole WalkForward engine instead
+        ("walkforward", None),  # walk-forward: a whole WalkForward engine instead of the above
     )
-    plotinfo = dict(subplot=True, plotname="LSTM forecast", plothlines=[0.0])
+    plotinfo = dict(subplot=True, plotname="LSTM", plothlines=[0.0], plotyhlines=[0.0])
     plotlines = dict(
         forecast=dict(color="tab:blue", _name="forecast"),
         fold=dict(_plotskip=True),
         age=dict(_plotskip=True),
+        gap=dict(_plotskip=True),
     )
 
+    def _plotlabel(self) -> list[Any]:
+        return [self._label]  # "fixed" or "wf 730/30": never the parameters' long reprs
+
     def __init__(self) -> None:
-        self.result_: Any = None  # WalkForwardResult of the last walk-forward run
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if self.p.model is not None:
+        _check_feed(self.data)
+        self.result_: Any = None  # WalkForwardResult of the batched (runonce) run
+        self.issues_ = FeedIssues()  # holes and NaN bars of the feed seen so far
+        self._rows: list[dict[str, Any]] = []  # folds met bar by bar
+        step = bar_length(self.data)
+        self._step_ns = None if step is None else int(step.value)
+        unit = frame_unit(self.data)
+        if _check_mode(self.p) == "fixed":
             self._mode = "fixed"
-            self._model = self._load_fixed(self.p.model)
-            self._cutoff = pd.Timestamp(self._model.train_range_[1])
-            self._n_upto_cutoff: int | None = None
+            self._model = _load_fixed(self.p.model)
+            self._cutoff_ns = pd.Timestamp(self._model.train_range_[1]).as_unit("ns").value
+            self._context = int(self._model.context_bars)
+            self._tail = BarTail(self._context, unit)
+            self._label = "fixed"
             self._warned_in_sample = False
-            self.addminperiod(int(self._model.context_bars))
+            self.addminperiod(self._context)
         else:
             self._mode = "walkforward"
             self._wf = self._make_walkforward()
-            self._fold_model: Any = None
-            self._fold: int = -1
-            self._cutoff_pos: int = -1
-            self.addminperiod(int(self._wf.schedule.train_bars) + 1)
+            spec = self._wf.schedule
+            self._context = int(self._wf.forecaster.context_bars)
+            capacity = None if spec.expanding else max(spec.train_bars, self._context - 1) + 1
+            self._tail = BarTail(capacity, unit)
+            self._folds: Any = None  # FoldModels, made on the first fold of a bar-by-bar run
+            self._current: Any = None  # FoldModel in use
+            self._label = f"wf {spec.train_bars}/{spec.retrain_every}" + (
+                " expanding" if spec.expanding else ""
+            )
+            self.addminperiod(int(spec.train_bars) + 1)
+        self._counter = IssueCounter(self._step_ns, self._context)
+        self._seen = 0  # bars of the feed taken into the tail
+        self._after_cutoff = 0  # fixed: bars opened after the model's training cutoff
+        self._done = 0  # runonce: bars computed
 
     # ----------------------------------------------------------------------- set-up
-    @staticmethod
-    def _load_fixed(model: Any) -> Any:
-        if isinstance(model, str | Path):
-            from lstm_backtrader.models.factory import load_forecaster
-
-            return load_forecaster(model)
-        if not hasattr(model, "predict_last") or not hasattr(model, "train_range_"):
-            raise TypeError("LSTMForecast(model=...) needs a fitted forecaster or a saved path")
-        return model
-
     def _make_walkforward(self) -> Any:
         from lstm_backtrader.models.walkforward import WalkForward
 
         if self.p.walkforward is not None:
             return self.p.walkforward
-        if self.p.forecaster is None:
-            raise TypeError(
-                "LSTMForecast needs model= (fixed) or forecaster=/walkforward= (walk-forward)"
-            )
         return WalkForward(
             self.p.forecaster,
             self.p.schedule,
@@ -113,108 +144,258 @@ class LSTMForecast(bt.Indicator):
             progress=self.p.progress,
         )
 
-    def _cached_walkforward(self) -> Any:
-        """The walk-forward with a cache dir: ``next()`` needs the fold models on disk."""
-        if self._wf.cache_dir is not None:
-            return self._wf
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="lstmforecast-")
-        return self._wf.replace(cache_dir=self._tmp.name)
+    @property
+    def bars_kept(self) -> int | None:
+        """Bars the bar-by-bar path keeps (``None``: all of them, for an expanding window)."""
+        return self._tail.capacity
 
-    # ----------------------------------------------------------------------- data
-    def _frame(self, stop: int) -> pd.DataFrame:
-        """Bars ``0..stop-1`` from the preloaded arrays (runonce)."""
-        arrays = {c: getattr(self.data, c).array[:stop] for c in _OHLCV}
-        return _to_frame(self.data.datetime.array[:stop], arrays)
+    @property
+    def folds_(self) -> pd.DataFrame:
+        """One row per fold (the engine's fold columns): the batched run's, or bar by bar the
+        folds met so far (what is known when a fold starts; forecast metrics NaN)."""
+        from lstm_backtrader.models.walkforward import FOLD_COLUMNS
 
-    def _frame_tail(self, size: int | None = None) -> pd.DataFrame:
-        """The last ``size`` bars seen so far (all of them for ``None``)."""
-        return feed_frame(self.data, size)
+        if self.result_ is not None:
+            return self.result_.folds
+        return pd.DataFrame(self._rows, columns=list(FOLD_COLUMNS))
 
     # ----------------------------------------------------------------------- runonce
+    def preonce(self, start: int, end: int) -> None:
+        # Backtrader calls preonce, oncestart and once in turn: the first computes every bar in
+        # one batched pass (values at bar i use bars <= i only either way)
+        self._once_all()
+
     def oncestart(self, start: int, end: int) -> None:
-        # Backtrader calls oncestart for the first bar, then once for the rest: compute every
-        # bar in one batched pass here (values at bar i use bars <= i only either way)
-        self._once_until = int(self.data.buflen())
-        self._compute(start, self._once_until)
+        self._once_all()
 
     def once(self, start: int, end: int) -> None:
-        if end > getattr(self, "_once_until", 0):
-            self._compute(start, end)
+        self._once_all()
 
-    def _compute(self, start: int, end: int) -> None:
-        frame = self._frame(end)
-        fc, fold, age = self.lines.forecast.array, self.lines.fold.array, self.lines.age.array
-        if self._mode == "fixed":
-            values = self._model.predict(frame).to_numpy(dtype="float64")
-            cut = int(frame.index.searchsorted(self._cutoff, side="right")) - 1
-            for i in range(start, end):
-                fc[i] = float(values[i])
-                fold[i] = 0.0 if math.isfinite(values[i]) else -1.0
-                age[i] = float(max(0, i - cut))
-            self._warn_in_sample(frame.index[start:end][frame.index[start:end] <= self._cutoff])
+    def _once_all(self) -> None:
+        n = int(self.data.buflen())
+        if self._done >= n:
             return
-        result = self._wf.run(frame)
-        self.result_ = result
-        values = result.forecasts.to_numpy(dtype="float64")
-        folds = result.fold_id.to_numpy()
-        ages = result.age.to_numpy()
-        for i in range(start, end):
-            fc[i] = float(values[i])
-            fold[i] = float(folds[i])
-            age[i] = float(ages[i])
+        data = self.data
+        times = bar_times_ns(data, data.datetime.array[:n])
+        values = np.column_stack([np.asarray(getattr(data, c).array[:n]) for c in OHLCV])
+        frame = candle_frame(times, values, self._tail.unit)
+        positions = np.arange(n)
+        if self._mode == "fixed":
+            fc = self._model.predict(frame).to_numpy(dtype="float64")
+            fold = np.where(positions >= self._minperiod - 1, 0, -1)
+            cut = int(np.searchsorted(times, self._cutoff_ns, side="right")) - 1
+            age = np.where(fold >= 0, np.maximum(0, positions - cut), -1)
+            in_sample = (fold >= 0) & (times <= self._cutoff_ns)
+            if in_sample.any():
+                self._warn_in_sample(int(times[np.flatnonzero(in_sample)[0]]))
+        else:
+            result = self._wf.run(frame)
+            self.result_ = result
+            fc = result.forecasts.to_numpy(dtype="float64")
+            fold, age = result.fold_id.to_numpy(), result.age.to_numpy()
+        gap = window_gaps(missing_between(times, self._step_ns), self._context)
+        for line, src in ((self.lines.forecast, fc), (self.lines.fold, fold),
+                          (self.lines.age, age), (self.lines.gap, gap)):  # fmt: skip
+            line.array[0:n] = array("d", np.asarray(src, dtype=np.float64)[:n])
+        self._done = n
+        self.issues_ = scan(times, values, self._step_ns)
+        self._report(self.issues_, complete=True)
 
     # ----------------------------------------------------------------------- bar by bar
+    def prenext(self) -> None:
+        if self._take_bar() is not None:
+            self._write(float("nan"), -1, -1)
+
     def next(self) -> None:
-        if self._mode == "fixed":
-            self._next_fixed()
-        else:
-            self._next_walkforward()
-
-    def _next_fixed(self) -> None:
-        model = self._model
-        tail = self._frame_tail(int(model.context_bars))
-        now = tail.index[-1]
-        if self._n_upto_cutoff is None:  # first call: count the history seen in prenext too
-            self._n_upto_cutoff = int((self._frame_tail().index <= self._cutoff).sum())
-        elif now <= self._cutoff:
-            self._n_upto_cutoff += 1
-        value = float(model.predict_last(tail))
-        self.lines.forecast[0] = value
-        self.lines.fold[0] = 0.0 if math.isfinite(value) else -1.0
-        self.lines.age[0] = float(max(0, len(self.data) - self._n_upto_cutoff))
-        if now <= self._cutoff:
-            self._warn_in_sample(pd.DatetimeIndex([now]))
-
-    def _next_walkforward(self) -> None:
+        new = self._take_bar()
+        if new is None:
+            return  # the feed did not move (another feed did): nothing changed
         i = len(self.data) - 1
-        schedule = self._wf.schedule
-        if schedule.starts_fold(i) and schedule.fold_of(i) > self._fold:
-            result = self._cached_walkforward().run(self._frame_tail())
-            self.result_ = result
-            self._fold = int(result.fold_id.iloc[-1])
-            self._cutoff_pos = i - int(result.age.iloc[-1])
-            from lstm_backtrader.models.factory import load_forecaster
-
-            self._fold_model = load_forecaster(result.model_paths[self._fold])
-            self.lines.forecast[0] = float(result.forecasts.iloc[-1])
+        if self._mode == "fixed":
+            model = self._model
+            now = int(self._tail.times(1)[0])
+            if now <= self._cutoff_ns:
+                self._warn_in_sample(now)
+            age = self._after_cutoff
         else:
-            tail = self._frame_tail(int(self._fold_model.context_bars))
-            self.lines.forecast[0] = float(self._fold_model.predict_last(tail))
-        self.lines.fold[0] = float(self._fold)
-        self.lines.age[0] = float(i - self._cutoff_pos)
+            fold = self._wf.schedule.fold_of(i)
+            if fold < 0:
+                self._write(float("nan"), -1, -1)
+                return
+            if self._current is None or self._current.fold != fold:
+                self._start_fold(fold)
+            model = self._current.model
+            self._current.row["last_forecast"] = pd.Timestamp(int(self._tail.times(1)[0]), tz="UTC")
+            age = i - self._cutoff_pos
+        value = float(model.predict_last(self._tail.frame(self._context)))
+        self._write(value, 0 if self._mode == "fixed" else self._current.fold, age)
 
-    def _warn_in_sample(self, stamps: pd.DatetimeIndex) -> None:
-        if len(stamps) and not self._warned_in_sample:
+    def _write(self, forecast: float, fold: int, age: int) -> None:
+        self.lines.forecast[0] = forecast
+        self.lines.fold[0] = float(fold)
+        self.lines.age[0] = float(age)
+        self.lines.gap[0] = self._counter.gap(len(self.data) - 1)
+
+    def _take_bar(self) -> bool | None:
+        """Copy the current bar into the tail: ``True`` for a new bar, ``False`` for a replayed
+        bar's new tick, ``None`` when the feed has not moved."""
+        data = self.data
+        n = len(data)
+        if n <= self._seen:
+            if not getattr(data, "replaying", 0):
+                return None
+            values = tuple(float(getattr(data, c)[0]) for c in OHLCV)
+            self._tail.replace_last(int(bar_times_ns(data, [data.datetime[0]])[0]), values)
+            self._counter.update(values)
+            return False
+        if not self._seen:
+            self._scan_preloaded()
+        for ago in range(min(n - self._seen, held_bars(data)) - 1, -1, -1):
+            values = tuple(float(getattr(data, c)[-ago]) for c in OHLCV)
+            time_ns = int(bar_times_ns(data, [data.datetime[-ago]])[0])
+            prev = int(self._tail.times(1)[0]) if len(self._tail) else None
+            self._tail.push(time_ns, values)
+            self._counter.add(n - 1 - ago, time_ns, prev, values)
+            if self._mode == "fixed" and time_ns > self._cutoff_ns:
+                self._after_cutoff += 1
+        self._seen = n
+        self.issues_ = self._counter.issues
+        self._report(self.issues_, complete=False)
+        return True
+
+    def _start_fold(self, fold: int) -> None:
+        """Fold ``fold``'s model, when the bar that starts it arrives (the tail ends with it)."""
+        from lstm_backtrader.strategies.foldsource import FoldModels
+
+        if self._folds is None:
+            self._folds = FoldModels(self._wf)
+        spec = self._wf.schedule
+        self._current = self._folds.model_for(fold, self._tail.frame(), self._current)
+        gap = spec.gap_for(int(self._wf.config.horizon))
+        self._cutoff_pos = spec.first_forecast(fold) - (gap - int(self._wf.config.horizon)) - 1
+        self._rows.append(self._current.row)
+        if self._wf.progress is not None:
+            n_folds = max(fold + 1, spec.n_folds(int(self.data.buflen())))
+            self._wf.progress(fold, n_folds, dict(self._current.row))
+
+    # ----------------------------------------------------------------------- warnings
+    def _scan_preloaded(self) -> None:
+        """A preloaded feed is known whole from its first bar: its issues are logged up front,
+        as in runonce."""
+        data = self.data
+        n = int(data.buflen())
+        if data.lines.datetime.mode == data.lines.datetime.QBuffer or n <= len(data):
+            return
+        times = bar_times_ns(data, data.datetime.array[:n])
+        values = np.column_stack([np.asarray(getattr(data, c).array[:n]) for c in OHLCV])
+        self._report(scan(times, values, self._step_ns), complete=True)
+
+    def _report(self, issues: FeedIssues, *, complete: bool) -> None:
+        """Log a feed's holes and NaN bars, once per feed (whichever indicator sees them)."""
+        if not issues or getattr(self.data, "_lstm_bt_issues_logged", False):
+            return
+        self.data._lstm_bt_issues_logged = True
+        step = None if self._step_ns is None else pd.Timedelta(self._step_ns)
+        logger.warning(
+            "LSTMForecast: %s%s; forecasts whose window spans a hole have gap=1, those whose "
+            "window holds a NaN bar are NaN",
+            issues.describe(self.data._name or "data", step),
+            "" if complete else " so far (bar by bar: later ones are counted in issues_)",
+        )
+
+    def _warn_in_sample(self, first_ns: int) -> None:
+        if not self._warned_in_sample:
             self._warned_in_sample = True
             logger.warning(
                 "LSTMForecast: the fixed model was trained on data up to %s; forecasts on bars "
                 "up to then (first %s) are in-sample, not out-of-sample",
-                self._cutoff.isoformat(),
-                stamps[0].isoformat(),
+                pd.Timestamp(self._cutoff_ns, tz="UTC").isoformat(),
+                pd.Timestamp(first_ns, tz="UTC").isoformat(),
             )
 
 
-def _to_frame(times: Any, arrays: dict[str, Any]) -> pd.DataFrame:
-    cols = {c: np.asarray(v, dtype="float64") for c, v in arrays.items()}
-    return pd.DataFrame(cols, index=bt_num_to_utc(times))
+# --------------------------------------------------------------------------- validation
+def _check_feed(data: Any) -> None:
+    """The indicator reads OHLCV and times: it needs a data feed, not one of its lines."""
+    lines = getattr(data, "lines", None)
+    missing = [n for n in ("datetime", *OHLCV) if not hasattr(lines, n)]
+    if missing:
+        single = isinstance(data, bt.LineSingle | bt.lineseries.LineSeriesStub)
+        what = "a single line" if single else f"a {type(data).__name__} without {missing[0]!r}"
+        raise InputError(
+            f"LSTMForecast needs a data feed with open, high, low, close and volume lines; it "
+            f"got {what}: pass the feed, LSTMForecast(self.data, ...) or "
+            "LSTMForecast(self.datas[i], ...), not one of its lines such as self.data.close"
+        )
+
+
+def _check_mode(p: Any) -> str:
+    """``'fixed'`` or ``'walkforward'`` from the parameters, or a one-line InputError."""
+    from lstm_backtrader.models.walkforward import WalkForward
+
+    given = [name for name in _WALKFORWARD_ONLY if getattr(p, name) is not None]
+    if p.model is not None:
+        if given:
+            raise InputError(
+                f"LSTMForecast got model= and {given[0]}=: pass model= alone for a fixed model, "
+                "or forecaster= and schedule= (or walkforward=) alone to train walk-forward"
+            )
+        return "fixed"
+    if p.walkforward is not None:
+        if not isinstance(p.walkforward, WalkForward):
+            raise InputError(
+                f"LSTMForecast(walkforward=...) is a {type(p.walkforward).__name__}: pass a "
+                "WalkForward(forecaster, schedule, cache_dir=...), or forecaster= and schedule="
+            )
+        if len(given) > 1:
+            others = [n for n in given if n != "walkforward"]
+            raise InputError(
+                f"LSTMForecast got walkforward= and {others[0]}=: the WalkForward already holds "
+                "its forecaster, schedule, cache and progress; pass it alone"
+            )
+        return "walkforward"
+    if p.schedule is not None and not isinstance(p.schedule, WalkForwardSpec):
+        raise InputError(
+            f"LSTMForecast(schedule=...) is a {type(p.schedule).__name__}: pass a "
+            "WalkForwardSpec, e.g. WalkForwardSpec(train_bars=730, retrain_every=30)"
+        )
+    if p.forecaster is None:
+        raise InputError(
+            "LSTMForecast needs model= (a fixed, fitted model or its .keras path) or "
+            "forecaster= with schedule= (walk-forward training)"
+        )
+    if isinstance(p.forecaster, dict | str | Path):
+        raise InputError(
+            f"LSTMForecast(forecaster=...) is a {type(p.forecaster).__name__}: pass a "
+            "ForecasterConfig(...) or an unfitted forecaster such as LSTMForecaster(lookback=60)"
+            "; a saved model goes to model="
+        )
+    return "walkforward"
+
+
+def _load_fixed(model: Any) -> Any:
+    """The fixed model: a fitted forecaster, or loaded from the path ``save`` wrote."""
+    if isinstance(model, str | Path):
+        path = Path(model)
+        if not path.exists() and not sidecar_path(path).exists():
+            raise InputError(
+                f"LSTMForecast(model={str(model)!r}): {path} not found; pass the path of the "
+                ".keras file LSTMForecaster.save wrote, or a fitted forecaster"
+            )
+        from lstm_backtrader.models.factory import load_forecaster
+
+        return load_forecaster(path)
+    if isinstance(model, ForecasterConfig) or not hasattr(model, "predict_last"):
+        raise InputError(
+            f"LSTMForecast(model=...) is a {type(model).__name__}: pass a fitted forecaster or "
+            "the .keras path of a saved one; to train walk-forward, pass it as forecaster="
+        )
+    if not hasattr(model, "train_range_"):
+        raise InputError(
+            f"LSTMForecast(model=...) is an unfitted {type(model).__name__}: fit it first, or "
+            "pass it as forecaster= with schedule= to train it walk-forward"
+        )
+    return model
+
+
+__all__ = ["LSTMForecast"]

@@ -120,7 +120,8 @@ def test_walkforward_next_mode_without_cache_dir(candles) -> None:
     a, _ = _probe([candles], True, True, **kw)
     b, strat = _probe([candles], False, False, **kw)
     np.testing.assert_allclose(a, b, atol=1e-6, equal_nan=True)
-    assert strat.inds[0].result_.folds["fold"].tolist() == [0, 1]
+    assert strat.inds[0].folds_["fold"].tolist() == [0, 1]
+    assert strat.inds[0].result_ is None  # bar by bar: no batched run
 
 
 def test_two_feeds_one_indicator_each(candles, fitted) -> None:
