@@ -78,8 +78,7 @@ class ForecastStrategy(RecordingStrategy):
         entry, exit_ = self.entry_threshold, float(self.p.exit)
         pos = float(self.position.size)
         if pos > 0 and f < exit_ or pos < 0 and f > -exit_:
-            self._cancel_stop()
-            self.close()
+            self._exit()
             pos = 0.0
         if pos == 0.0 and (f > entry or self.p.allow_short and f < -entry):
             fraction = self._size_fraction()
@@ -100,24 +99,35 @@ class ForecastStrategy(RecordingStrategy):
     # --- stop-loss ---------------------------------------------------------------------------
     def notify_order(self, order: bt.Order) -> None:
         super().notify_order(order)
-        if order.status != order.Completed:
+        # Backtrader notifies clones of orders: compare references, never identities
+        stop = self._stop_order
+        if stop is not None and order.ref == stop.ref:
+            if order.status not in (order.Submitted, order.Accepted):
+                self._stop_order = None  # triggered, cancelled or refused: no stop rests
             return
-        if order is self._stop_order:
-            self._stop_order = None
+        if order.status not in (order.Completed, order.Partial):
             return
+        # an entry filled (in full, or as far as the cash allowed: the rest is cancelled)
         if self.p.stop_loss and self.position.size != 0 and self._stop_order is None:
             price = float(order.executed.price)
             size = abs(float(self.position.size))
             if self.position.size > 0:
-                stop = price * (1.0 - self.p.stop_loss)
-                self._stop_order = self.sell(exectype=bt.Order.Stop, price=stop, size=size)
+                stop_price = price * (1.0 - self.p.stop_loss)
+                self._stop_order = self.sell(exectype=bt.Order.Stop, price=stop_price, size=size)
             else:
-                stop = price * (1.0 + self.p.stop_loss)
-                self._stop_order = self.buy(exectype=bt.Order.Stop, price=stop, size=size)
+                stop_price = price * (1.0 + self.p.stop_loss)
+                self._stop_order = self.buy(exectype=bt.Order.Stop, price=stop_price, size=size)
 
-    def _cancel_stop(self) -> None:
-        if self._stop_order is not None and self._stop_order.alive():
-            self.cancel(self._stop_order)
+    def _exit(self) -> None:
+        """Close the position at the next open; the resting stop and the exit are one OCO
+        group, so whichever fills first cancels the other — even when the stop was placed
+        this very bar and the broker has not accepted it yet (a plain cancel would miss it,
+        leave it resting, and a later trigger would sell a position that no longer exists)."""
+        stop = self._stop_order
+        if stop is not None and stop.alive():
+            self.close(oco=stop)
+        else:
+            self.close()
         self._stop_order = None
 
 

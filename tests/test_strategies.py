@@ -253,3 +253,37 @@ def test_rejected_orders_are_counted() -> None:
 
     rec = run_strategy(_flat_candles(5), Greedy, cash=10_000.0)
     assert rec.rejected_orders == 1 and len(rec.fills) == 0
+
+
+def test_stop_loss_never_outlives_its_position() -> None:
+    """Entry, then an exit decided on the very next bar (the stop placed at the entry fill is
+    not accepted by the broker yet, so a plain cancel misses it): the stop and the exit are one
+    OCO group, so a long-only strategy never goes short, its equity stays positive, and no stop
+    is left resting once flat. (A resting orphan stop used to sell positions that no longer
+    existed and drive equity negative on real 2h data.)"""
+    candles = make_candles(600, seed=8, freq="2h")
+    rec = run_strategy(
+        candles, PersistenceSignal, stop_loss=0.01, vol_target=0.5, periods_per_year=4380
+    )
+    assert len(rec.fills) > 50
+    assert (rec.position >= 0).all(), rec.position[rec.position < 0].head()
+    assert (rec.equity > 0).all()
+    # every sell closes (at most) what is held: the position never drops below zero
+    held = 0.0
+    for _, fill in rec.fills.iterrows():
+        held += fill["size"] if fill["side"] == "buy" else -fill["size"]
+        assert held > -1e-12
+
+
+def test_stop_and_exit_at_the_same_open_sell_once() -> None:
+    """The stop (placed at the entry fill) and the next bar's exit both want to sell at the same
+    open, which gaps below the stop: exactly one sell fills."""
+    candles = _flat_candles(8)
+    forecasts = pd.Series([0.05, 0.05, -0.05, -0.05, -0.05, -0.05, -0.05, -0.05],
+                          index=candles.index)  # fmt: skip
+    candles.iloc[3, candles.columns.get_loc("open")] = 50_000.0  # gap far below a 1% stop
+    candles.iloc[3, candles.columns.get_loc("low")] = 49_000.0
+    rec = run_strategy(candles, ForecastStrategy, forecasts=forecasts, stop_loss=0.01, entry=0.0)
+    sides = rec.fills["side"].tolist()
+    assert sides == ["buy", "sell"], rec.fills
+    assert rec.position.iloc[-1] == 0.0

@@ -74,13 +74,16 @@ def backtrader_chart_png(
     cerebro.run()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # the feed carries close times (strategies.feeds): the first bar shown is the one
+        # that opens at `start`, whose close is after it; daily ticks show the date only
+        first = None if start is None else start.tz_convert("UTC").tz_localize(None)
+        daily = len(candles) > 1 and (candles.index[1] - candles.index[0]) >= pd.Timedelta(days=1)
         figures = cerebro.plot(
             iplot=False,
             volume=False,
             style="line",
-            start=None
-            if start is None
-            else start.tz_convert("UTC").tz_localize(None).to_pydatetime(),
+            start=None if first is None else (first + pd.Timedelta(microseconds=1)).to_pydatetime(),
+            fmt_x_ticks="%Y-%m-%d" if daily else "%Y-%m-%d %H:%M",
         )
     fig = figures[0][0]
     bottom = max(fig.axes, key=lambda ax: -ax.get_position().y0)
