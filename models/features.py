@@ -147,6 +147,31 @@ def feature_matrix(candles: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return out
 
 
+_OHLCV_INDEX = pd.Index(list(_BASE_COLUMNS))
+
+
+def ohlcv_feature_matrix(rows: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """:func:`feature_matrix` of bare ``open, high, low, close, volume`` rows (an array, in that
+    column order): the bar-by-bar path, which has no frame. Registry features only.
+
+    Raises
+    ------
+    InputError
+        For a feature that is not in the registry (extra columns need a candle frame).
+    """
+    out = np.empty((len(rows), len(names)), dtype="float64")
+    frame = pd.DataFrame(rows, columns=_OHLCV_INDEX, copy=False)
+    for j, name in enumerate(names):
+        if name not in FEATURE_REGISTRY:
+            raise InputError(f"feature {name!r} is not computed from OHLCV alone: pass a frame")
+        try:
+            out[:, j] = FEATURE_REGISTRY[name][0](frame).to_numpy(dtype="float64")
+        except KeyError as exc:
+            raise InputError(f"feature {name!r} needs the candle column {exc}") from None
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
 def compute_features(candles: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """Feature frame (float64, one column per name, same index as ``candles``).
 

@@ -26,6 +26,7 @@ from lstm_backtrader.models.features import (
     feature_warmup,
     gather_windows,
     hash_candles,
+    ohlcv_feature_matrix,
     rows_covered,
     target_fwd_ret,
     valid_window_ends,
@@ -357,22 +358,36 @@ class LSTMForecaster(ConfiguredForecaster):
     def predict_last(self, candles_tail: pd.DataFrame) -> float:
         """Forecast for the last bar of ``candles_tail`` (fast path for a per-bar ``next()``).
 
-        Only the last :attr:`context_bars` bars are used; one call of a cached
-        ``tf.function`` with a fixed input signature. Agrees with :meth:`predict` to ~1e-7.
-        NaN when the tail is too short or its last window holds non-finite features.
+        Only the last :attr:`context_bars` bars are used; one call of an XLA-compiled function
+        with a fixed input signature. Agrees with :meth:`predict` to ~1e-7. NaN when the tail
+        is too short or its last window holds non-finite features.
         """
         self._check_fitted()
         tail = candles_tail.iloc[-self.context_bars :]
         if len(tail) < self.context_bars:
             return float("nan")
-        z = self._scaled_features(tail).astype("float32")
-        window = z[-int(self.lookback) :]
+        return self._forecast_window(self._scaled_features(tail))
+
+    def predict_last_values(self, ohlcv: np.ndarray) -> float:
+        """:meth:`predict_last` from the last bars' ``open, high, low, close, volume`` rows as
+        an array (the indicator's own bar buffer): no frame is built. Only for features
+        computed from those five columns (the registry's); otherwise use :meth:`predict_last`.
+        """
+        self._check_fitted()
+        rows = np.asarray(ohlcv, dtype="float64")[-self.context_bars :]
+        if len(rows) < self.context_bars:
+            return float("nan")
+        feats = ohlcv_feature_matrix(rows, tuple(self.features))
+        return self._forecast_window(self.scaler_.transform(feats))
+
+    def _forecast_window(self, z: np.ndarray) -> float:
+        window = z[-int(self.lookback) :].astype("float32")
         if not np.isfinite(window).all():
             return float("nan")
         ensure_tf_usable()
         self._inference_fn()
         with self._bound() as pred:
-            res = np.asarray(pred.call_one(window[None, :, :]))
+            res = pred.call_one(window[None, :, :])
         return float(np.float64(res[0, 0]) * self.target_std_ + self.target_mean_)
 
     def model_hash(self) -> str:

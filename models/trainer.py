@@ -259,7 +259,15 @@ class Predictor:
             return model(x, training=False)
 
         self.call = call
-        self.call_one = call_one
+        self._call_one = call_one
+        self._one_concrete: Any = None
+
+    def call_one(self, window: np.ndarray) -> np.ndarray:
+        """The network's output for one window ``(1, lookback, n_features)`` (float32): the
+        XLA-compiled concrete function, called directly (no per-call signature binding)."""
+        if self._one_concrete is None:
+            self._one_concrete = self._call_one.get_concrete_function()
+        return np.asarray(self._one_concrete(window))
 
     def load(self, owner: object, weights: list[np.ndarray]) -> None:
         """Put ``owner``'s weights in the network unless they are there already (call with

@@ -80,6 +80,10 @@ class BarTail:
         """Open times (ns since the epoch) of the last ``last`` bars held (all for ``None``)."""
         return self._times[self._slots(last)]
 
+    def values(self, last: int | None = None) -> np.ndarray:
+        """OHLCV rows (float64, oldest first) of the last ``last`` bars held (all for ``None``)."""
+        return self._values[self._slots(last)]
+
     def frame(self, last: int | None = None) -> pd.DataFrame:
         """The last ``last`` bars held (all for ``None``) as a candle frame."""
         slots = self._slots(last)

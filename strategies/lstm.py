@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.features import FEATURE_REGISTRY
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.persist import sidecar_path
 from lstm_backtrader.models.schedule import WalkForwardSpec
@@ -227,8 +228,18 @@ class LSTMForecast(bt.Indicator):
             model = self._current.model
             self._current.row["last_forecast"] = pd.Timestamp(int(self._tail.times(1)[0]), tz="UTC")
             age = i - self._cutoff_pos
-        value = float(model.predict_last(self._tail.frame(self._context)))
+        value = self._forecast_last(model)
         self._write(value, 0 if self._mode == "fixed" else self._current.fold, age)
+
+    def _forecast_last(self, model: Any) -> float:
+        """The model's forecast for the newest bar held: from the bare OHLCV rows when the
+        model takes them and its features need nothing else (no frame built: the per-bar
+        cost), else from a candle frame of the tail."""
+        fast = getattr(model, "predict_last_values", None)
+        features = getattr(model, "features", ())
+        if fast is not None and all(f in FEATURE_REGISTRY for f in features):
+            return float(fast(self._tail.values(self._context)))
+        return float(model.predict_last(self._tail.frame(self._context)))
 
     def _write(self, forecast: float, fold: int, age: int) -> None:
         self.lines.forecast[0] = forecast

@@ -306,3 +306,16 @@ def test_fits_and_predictions_in_threads_match_serial(data: pd.DataFrame) -> Non
             for g, e in zip(got, expected, strict=True):
                 np.testing.assert_array_equal(g, e)
     assert [f.model_hash() for f in fitted] == [f.model_hash() for f in serial]
+
+
+def test_predict_last_values_from_bare_ohlcv_rows_equals_the_frame_path(
+    fitted: LSTMForecaster, data: pd.DataFrame
+) -> None:
+    """The indicator's bar-by-bar path (no frame built) gives the frame path's forecast."""
+    batched = fitted.predict(data).to_numpy()
+    rows = data[["open", "high", "low", "close", "volume"]].to_numpy()
+    for end in (fitted.context_bars, 150, 230, len(data)):
+        fast = fitted.predict_last_values(rows[:end])
+        assert fast == fitted.predict_last(data.iloc[:end])
+        assert abs(fast - batched[end - 1]) < 1e-6
+    assert np.isnan(fitted.predict_last_values(rows[:5]))
