@@ -241,7 +241,7 @@ class WalkForward:
             for i, plan in enumerate(plans):
                 if parallel and i % group == 0:
                     trained = self._train_independent(candles, plans[i : i + group], store)
-                row = self._run_fold(
+                row = self.run_fold(
                     candles, plan, store, parent_path if warm else None, parent_hash,
                     trained.get(plan.fold),
                 )  # fmt: skip
@@ -321,7 +321,7 @@ class WalkForward:
             entry=store.entry(key, plan.fold),
         )
 
-    def _run_fold(
+    def run_fold(
         self,
         candles: pd.DataFrame,
         plan: FoldPlan,
@@ -330,6 +330,32 @@ class WalkForward:
         parent_hash: str | None,
         payload: FoldPayload | None = None,
     ) -> dict[str, Any]:
+        """Train (or load from ``store``) the fold ``plan`` of ``candles`` and forecast its bars.
+
+        The one place a fold's model is made: :meth:`run` calls it for every fold of the
+        history, and ``LSTMForecast``'s bar-by-bar path for the bars it holds (a ``plan`` over
+        its window), so both find each other's folds under the same cache key.
+
+        Parameters
+        ----------
+        candles
+            Bars holding the fold's training slice, its first forecast's context and its
+            forecast bars, at the positions of ``plan``.
+        plan
+            The fold's positions in ``candles``.
+        store
+            The fold cache (or a private folder).
+        parent_path, parent_hash
+            Warm start: the previous fold's model file and hash (``None``: from scratch).
+        payload
+            A fold already trained by an executor, to be stored.
+
+        Returns
+        -------
+        dict
+            The fold-table row, plus ``_forecasts`` (the fold's forecasts) and ``_model_path``
+            (its model in the store).
+        """
         epochs = self.schedule.warm_start_epochs if parent_path is not None else None
         fi = self._fold_inputs(
             candles, plan, store, parent_hash if parent_path is not None else None, epochs
