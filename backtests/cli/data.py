@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from lstm_backtrader.backtests.cli.common import err, out
+from lstm_backtrader.backtests.cli.common import out, progress_bars
 from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def fetch(
     ] = None,
 ) -> None:
     """Download candles through ccxt into the on-disk cache (only new candles on a rerun)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import TextColumn
 
     from lstm_backtrader.backtests.data.exchange import fetch_ohlcv
     from lstm_backtrader.backtests.data.times import parse_time
@@ -125,15 +125,11 @@ def fetch(
             parse_time(value, flag)  # one line naming the flag, before anything is downloaded
     step = timeframe_delta(timeframe)
     now = pd.Timestamp.now(tz="UTC")
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+    with progress_bars(
         TextColumn("{task.completed:,.0f}/{task.total:,.0f} candles"),
         TextColumn("{task.fields[last]}"),
-        TimeElapsedColumn(),
-        console=err,
+        count=False,
         transient=True,
-        disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task(f"{exchange} {symbol} {timeframe}", total=None, last="")
 

@@ -16,7 +16,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from lstm_backtrader.backtests.cli.common import CacheOpt, err, out
+from lstm_backtrader.backtests.cli.common import CacheOpt, err, out, progress_bars
 from lstm_backtrader.models.infra.errors import InputError
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def backtest(
 ) -> None:
     """Walk-forward LSTM backtest vs baselines; writes reports/<run-id>/ (offline by default)."""
     started = time.perf_counter()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import TextColumn
 
     from lstm_backtrader.backtests.run import run_backtest
 
@@ -143,15 +143,7 @@ def backtest(
         )
     with (
         executor,
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not err.is_terminal,
-        ) as progress,
+        progress_bars(TextColumn("{task.fields[note]}")) as progress,
     ):
         folds = progress.add_task("folds trained", total=None, note="")
         bars: dict[str, Any] = {}
@@ -279,7 +271,6 @@ def audit(
     """Look-ahead audit: cut (and noise-fill) the data after several T; every forecast, order and
     equity value up to T must be identical. Exit codes: 0 passed, 1 a leak (the first difference
     is named), 2 bad input, 3 the audit itself failed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lstm_backtrader.backtests.audit import audit as run_audit
     from lstm_backtrader.backtests.audit import default_points
@@ -294,15 +285,7 @@ def audit(
     for col in ("T", "variant", "result", "first difference"):
         table.add_column(col)
     cut_points = default_points(candles, cfg, points)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
+    with progress_bars(transient=True) as progress:
         task = progress.add_task("audit checks", total=2 * len(cut_points))
         checks = run_audit(
             candles,

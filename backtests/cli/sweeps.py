@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lstm_backtrader.backtests.cli.common import CacheOpt, err, out
+from lstm_backtrader.backtests.cli.common import CacheOpt, out, progress_bars
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +45,11 @@ def sweep(
     "1d", path = "file.csv" or exchange/symbol/timeframe; since/until). Finished trials are
     cached in <cache-dir>/trials and reused on a rerun.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lstm_backtrader.backtests.sweep import load_sweep, run_sweep
 
     spec = load_sweep(config)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not err.is_terminal,
-    ) as progress:
+    with progress_bars() as progress:
         task = progress.add_task("trials run", total=None)
 
         def on_plan(n_trials: int, n_todo: int) -> None:
