@@ -24,9 +24,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--quick", action="store_true", help="short slice")
     args = parser.parse_args(argv)
 
+    import pandas as pd
+
     from lstm_backtrader.backtests.data.sample import sample
     from lstm_backtrader.models import WalkForward, WalkForwardSpec
-    from lstm_backtrader.models.metrics import rmse
+    from lstm_backtrader.models.features import target_fwd_ret
+    from lstm_backtrader.models.metrics import forecast_metrics
     from lstm_backtrader.models.sklearn_forecaster import SklearnForecaster
 
     candles = sample().iloc[-400:] if args.quick else sample()
@@ -36,15 +39,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     spec = WalkForwardSpec(train_bars=250 if args.quick else 730, retrain_every=75)
     with tempfile.TemporaryDirectory() as tmp:
         result = WalkForward(ridge, spec, cache_dir=tmp).run(candles)
-    both = (
-        result.forecasts.to_frame("f")
-        .join((candles["close"].shift(-1) / candles["close"]).apply("log").rename("y"))
-        .dropna()
-    )
-    ratio = float(rmse(both["f"], both["y"]) / rmse([0.0] * len(both), both["y"]))
-    print(f"Ridge walk-forward: {len(result.folds)} folds, {len(both)} forecasts, "
+    # judged against persistence (a zero return) on the same out-of-sample bars
+    realised = target_fwd_ret(candles["close"], 1)
+    scored = pd.concat([result.forecasts, realised], axis=1).dropna()
+    metrics = forecast_metrics(scored.iloc[:, 0], scored.iloc[:, 1], baseline=0.0)
+    ratio = float(metrics.rmse_ratio)
+    print(f"Ridge walk-forward: {len(result.folds)} folds, {metrics.n} forecasts, "
           f"RMSE / persistence = {ratio:.3f}")  # fmt: skip
-    return {"folds": float(len(result.folds)), "forecasts": float(len(both)), "ratio": ratio}
+    return {"folds": float(len(result.folds)), "forecasts": float(metrics.n), "ratio": ratio}
 
 
 if __name__ == "__main__":
