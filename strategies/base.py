@@ -96,49 +96,76 @@ class RecordingStrategy(bt.Strategy):
         """Trading logic at the close of the current bar; override in subclasses."""
 
     # --- sizing ----------------------------------------------------------------------------
-    def order_target_fraction(self, fraction: float) -> bt.Order | None:
+    def order_target_fraction(
+        self, fraction: float, current: float | None = None
+    ) -> bt.Order | None:
         """Move the position to ``fraction`` × ``stake`` of equity (negative = short).
 
         The size is computed at this bar's close and is fractional; the market order fills at
         the next bar's open (with slippage and fees), so the realised fraction differs a little.
+        ``current`` is the position to move from (default: the position held now); pass 0.0
+        when an exit order sent this bar closes the position first, so a long-to-short flip
+        is never sized twice.
         """
         price = float(self.data.close[0])
         if not math.isfinite(price) or price <= 0:
             return None
         value = float(self.broker.getvalue())
         target = fraction * self.p.stake * value / price
-        delta = target - float(self.position.size)
+        held = float(self.position.size) if current is None else float(current)
+        delta = target - held
         if abs(delta) * price < self.p.min_order_value:
             return None
-        if target == 0.0:
+        if target == 0.0 and current is None:
             return self.close()
         return self.buy(size=delta) if delta > 0 else self.sell(size=-delta)
 
     # --- notifications ---------------------------------------------------------------------
     def notify_order(self, order: bt.Order) -> None:
+        """Record fills and refusals, let :meth:`order_update` react, then cancel the rest of
+        an order :class:`CashFiller` could fill only in part (after the subclass saw it as
+        Partial: Backtrader notifies one clone of the order, and cancelling changes it)."""
+        self._record_order(order)
+        self.order_update(order)
+        if order.status == order.Partial and isinstance(
+            getattr(self.broker.p, "filler", None), CashFiller
+        ):
+            logger.info(
+                "%s: order %s at %s filled %.6g of %.6g (the open gapped past the cash); "
+                "rest cancelled",
+                self._label(),
+                "buy" if order.isbuy() else "sell",
+                bar_time(self.data).isoformat(),
+                abs(float(order.executed.size)),
+                abs(float(order.size)),
+            )
+            self.cancel(order)
+
+    def order_update(self, order: bt.Order) -> None:
+        """React to an order notification (override; recording is done already)."""
+
+    def _record_order(self, order: bt.Order) -> None:
         if order.status in (order.Completed, order.Partial):
-            ex = order.executed
+            # one notification per execution: record that execution (its last bit), so an
+            # order filled over several bars is recorded once per fill, never cumulatively
+            bits = order.executed.exbits
+            if bits:
+                bit = bits[-1]
+                dt, size, price = bit.dt, abs(float(bit.size)), float(bit.price)
+                comm = float(bit.closedcomm) + float(bit.openedcomm)
+            else:
+                ex = order.executed
+                dt, size, price, comm = ex.dt, abs(float(ex.size)), float(ex.price), float(ex.comm)
             self._rec_fills.append(
                 (
-                    bar_times(order.data, [ex.dt])[0],
+                    bar_times(order.data, [dt])[0],
                     "buy" if order.isbuy() else "sell",
-                    abs(float(ex.size)),
-                    float(ex.price),
-                    abs(float(ex.size)) * float(ex.price),
-                    float(ex.comm),
+                    size,
+                    price,
+                    size * price,
+                    comm,
                 )
             )
-            if order.status == order.Partial:  # cash-limited by CashFiller: drop the rest
-                logger.info(
-                    "%s: order %s at %s filled %.6g of %.6g (the open gapped past the cash); "
-                    "rest cancelled",
-                    self._label(),
-                    "buy" if order.isbuy() else "sell",
-                    bar_time(self.data).isoformat(),
-                    abs(float(ex.size)),
-                    abs(float(order.size)),
-                )
-                self.cancel(order)
         elif order.status in (order.Margin, order.Rejected):
             self._rec_rejected.append(
                 (bar_time(self.data), "buy" if order.isbuy() else "sell", order.getstatusname())

@@ -79,11 +79,11 @@ class ForecastStrategy(RecordingStrategy):
         pos = float(self.position.size)
         if pos > 0 and f < exit_ or pos < 0 and f > -exit_:
             self._exit()
-            pos = 0.0
+            pos = 0.0  # the exit fills at the next open: size the new entry from flat
         if pos == 0.0 and (f > entry or self.p.allow_short and f < -entry):
             fraction = self._size_fraction()
             if fraction is not None:
-                self.order_target_fraction(fraction if f > entry else -fraction)
+                self.order_target_fraction(fraction if f > entry else -fraction, current=0.0)
 
     def _size_fraction(self) -> float | None:
         """Full stake, or the vol-targeted share of it (None until volatility is known)."""
@@ -97,8 +97,7 @@ class ForecastStrategy(RecordingStrategy):
         return 1.0 if vol <= 0 else min(1.0, float(self.p.vol_target) / vol)
 
     # --- stop-loss ---------------------------------------------------------------------------
-    def notify_order(self, order: bt.Order) -> None:
-        super().notify_order(order)
+    def order_update(self, order: bt.Order) -> None:
         # Backtrader notifies clones of orders: compare references, never identities
         stop = self._stop_order
         if stop is not None and order.ref == stop.ref:

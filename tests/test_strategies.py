@@ -287,3 +287,53 @@ def test_stop_and_exit_at_the_same_open_sell_once() -> None:
     sides = rec.fills["side"].tolist()
     assert sides == ["buy", "sell"], rec.fills
     assert rec.position.iloc[-1] == 0.0
+
+
+def test_a_partly_filled_entry_still_gets_its_stop() -> None:
+    """The entry's open gaps up so the cash fills only part of it: the stop-loss is placed
+    for what was bought (it used to be skipped: the cancelled remainder hid the fill)."""
+    candles = _flat_candles(8, price=100.0)
+    candles.iloc[0, candles.columns.get_loc("close")] = 100.0
+    candles.iloc[1:] = candles.iloc[1:] * [1.05, 1.05, 1.05, 1.05, 1.0]  # +5%: stake won't fit
+    candles.iloc[4, candles.columns.get_loc("low")] = 50.0  # crashes through a 5% stop
+    forecasts = pd.Series(0.05, index=candles.index)
+    rec = run_strategy(candles, ForecastStrategy, forecasts=forecasts, stop_loss=0.05, entry=0.0,
+                       exit=-1.0)  # fmt: skip
+    assert rec.fills["side"].tolist()[:2] == ["buy", "sell"], rec.fills
+    buy, stop = rec.fills.iloc[0], rec.fills.iloc[1]
+    assert buy["size"] < 0.99 * 10_000.0 / 100.0  # partly filled
+    assert stop["time"] == candles.index[4] and stop["size"] == pytest.approx(buy["size"])
+    assert stop["price"] < 105.0 * 0.96  # the stop, not a later exit
+
+
+def test_long_to_short_flip_is_sized_from_flat_not_doubled() -> None:
+    candles = _flat_candles(10)
+    forecasts = pd.Series([0.05, 0.05, -0.05, -0.05, -0.05, -0.05, 0.0, 0.0, 0.0, 0.0],
+                          index=candles.index)  # fmt: skip
+    rec = run_strategy(candles, ForecastStrategy, forecasts=forecasts, allow_short=True, entry=0.0,
+                       exit=0.0)  # fmt: skip
+    long_size = rec.position.max()
+    assert long_size > 0 and rec.position.min() < 0
+    # a short of one stake, never the long plus a stake (2x leverage)
+    assert abs(rec.position.min()) == pytest.approx(long_size, rel=0.05)
+    value = rec.equity * 0 + 10_000.0
+    assert (rec.position.abs() * candles["close"].reindex(rec.position.index) <= 1.02 * value).all()
+
+
+def test_fills_over_several_bars_are_recorded_once_each() -> None:
+    """A user's own volume filler fills an order over several bars: each execution is one
+    fill row (not the cumulative size again), and nothing is cancelled."""
+
+    class Half:
+        def __call__(self, order, price, ago):
+            return min(abs(order.executed.remsize), abs(order.size) / 2)
+
+    candles = _flat_candles(6)
+    cerebro = make_cerebro(candles)
+    cerebro.broker.set_filler(Half())
+    cerebro.addstrategy(BuyAndHold)
+    (strat,) = cerebro.run()
+    rec = strat.record()
+    assert len(rec.fills) == 2 and rec.fills["side"].tolist() == ["buy", "buy"]
+    assert rec.fills["size"].iloc[0] == pytest.approx(rec.fills["size"].iloc[1])
+    assert rec.fills["size"].sum() == pytest.approx(rec.position.iloc[-1])
