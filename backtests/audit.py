@@ -133,7 +133,13 @@ def audit(
         for variant, data in variants.items():
             if variant == "cut" and len(data) <= config.walkforward.train_bars + 1:
                 continue
-            other = simulate(data, config, cache_dir=cache_dir, forecast_fn=forecast_fn)
+            other = simulate(
+                data,
+                config,
+                cache_dir=cache_dir,
+                forecast_fn=forecast_fn,
+                whole_data=variant != "cut",  # a cut's out-of-sample part is shorter
+            )
             diff = _first_difference(full, other, cutoff)
             check = AuditCheck(cutoff, variant, diff is None, diff)
             checks.append(check)

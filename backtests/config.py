@@ -20,7 +20,7 @@ from typing import Any
 
 from lstm_backtrader.backtests.data.times import parse_time
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.features import feature_warmup
+from lstm_backtrader.models.factory import build_forecaster
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.strategies.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, DEFAULT_STAKE
@@ -78,7 +78,7 @@ class StrategyConfig:
     sma_slow: int = 50  # SMA-cross baseline, slow window
 
     def __post_init__(self) -> None:
-        if self.cash <= 0:
+        if not (self.cash > 0 and math.isfinite(self.cash)):
             raise InputError(f"[strategy] cash is {self.cash}: use a positive amount")
         for name in ("fee", "slippage"):
             if not 0 <= getattr(self, name) < 0.1:
@@ -123,7 +123,7 @@ class RunConfig:
         # settings that are fine alone but impossible together: refused before any training
         spec, model = self.walkforward, self.model
         gap = spec.gap_for(model.horizon)  # refuses gap < horizon
-        context = model.lookback + feature_warmup(model.features) if model.kind == "lstm" else 1
+        context = int(build_forecaster(model).context_bars)
         # windows with a label inside a fold's training slice of train_bars - (gap - h) bars
         windows = spec.train_bars - (gap - model.horizon) - model.horizon - context + 1
         if windows < MIN_TRAIN_WINDOWS:
@@ -134,14 +134,22 @@ class RunConfig:
                 "or a shorter lookback"
             )
 
-    def check_data(self, n_bars: int, what: str) -> None:
+    def check_data(self, n_bars: int, what: str, *, whole: bool = True) -> None:
         """Refuse a configuration the data cannot hold, before any training.
+
+        Parameters
+        ----------
+        n_bars, what
+            The data's length and its name (for the message).
+        whole
+            The run's whole data (not a cut of it, as the look-ahead audit reruns): the refit
+            interval must fit its out-of-sample bars too.
 
         Raises
         ------
         InputError
-            When the first forecast bar (``train_bars``) or the refit interval does not fit in
-            the ``n_bars`` bars of ``what``.
+            When the first forecast bar (``train_bars``) does not fit in the ``n_bars`` bars of
+            ``what``, or (``whole``) the refit interval is longer than its out-of-sample bars.
         """
         spec = self.walkforward
         if n_bars <= spec.train_bars + 1:
@@ -149,11 +157,12 @@ class RunConfig:
                 f"[walkforward] train_bars is {spec.train_bars} but {what} has only {n_bars} "
                 "bars: lower train_bars or use more data"
             )
-        if spec.retrain_every > n_bars:
+        out_of_sample = n_bars - spec.train_bars
+        if whole and spec.retrain_every > out_of_sample:
             raise InputError(
                 f"[walkforward] retrain_every is {spec.retrain_every} but {what} has only "
-                f"{n_bars} bars: use at most {n_bars - spec.train_bars} (one model for the whole "
-                "out-of-sample period)"
+                f"{out_of_sample} out-of-sample bars after train_bars {spec.train_bars}: use at "
+                f"most {out_of_sample} (one model for the whole out-of-sample period)"
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -158,12 +158,15 @@ def simulate(
     fold_progress: FoldProgress | None = None,
     bar_progress: BarProgress | None = None,
     executor: Executor | None = None,
+    whole_data: bool = True,
 ) -> Simulation:
     """Walk-forward forecasts and all strategies on ``candles``.
 
     ``forecast_fn`` replaces the walk-forward LSTM by any function of the candles returning a
     forecast Series (the look-ahead audit uses it to prove it catches a leaking forecaster).
-    ``executor`` trains independent folds (``warm_start = false``) in other processes or on a
+    ``whole_data=False`` marks a cut of the run's data (the look-ahead audit's), whose
+    out-of-sample part may be shorter than the refit interval. ``executor`` trains independent
+    folds (``warm_start = false``) in other processes or on a
     Dask cluster (see :mod:`lstm_backtrader.models.infra.executor`); the numbers are the same
     without it.
     """
@@ -173,7 +176,7 @@ def simulate(
     from lstm_backtrader.strategies.runner import run_strategy
 
     wf_cfg, st = config.walkforward, config.strategy
-    config.check_data(len(candles), "the data")
+    config.check_data(len(candles), "the data", whole=whole_data)
     oos_start = candles.index[wf_cfg.train_bars]
     costs, rules = strategy_params(config, oos_start, data_periods_per_year(candles))
     costs["cash"] = st.cash

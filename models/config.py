@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -136,8 +137,8 @@ class ForecasterConfig:
                 raise InputError(f"config field {name!r} is {value!r}: use an integer >= 1")
         if not isinstance(self.patience, int) or self.patience < 0:
             raise InputError(f"config field 'patience' is {self.patience!r}: use an integer >= 0")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise InputError(f"config field 'seed' is {self.seed!r}: use an integer")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise InputError(f"config field 'seed' is {self.seed!r}: use an integer >= 0")
         if not self.features:
             raise InputError("config field 'features' is empty: name at least one feature")
         if len(set(self.features)) != len(self.features):
@@ -151,7 +152,7 @@ class ForecasterConfig:
                 f"config field 'validation_fraction' is {self.validation_fraction!r}: "
                 "use 0 <= fraction < 0.5"
             )
-        if not float(self.learning_rate) > 0:
+        if not (float(self.learning_rate) > 0 and math.isfinite(float(self.learning_rate))):
             raise InputError(
                 f"config field 'learning_rate' is {self.learning_rate!r}: use a positive number"
             )

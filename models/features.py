@@ -71,6 +71,10 @@ FEATURE_REGISTRY: dict[str, tuple[FeatureFn, int]] = {
 
 _BASE_COLUMNS = ("open", "high", "low", "close", "volume")
 
+#: The built-in features, which read the OHLCV columns only (no time index, no other column):
+#: the ones :func:`ohlcv_feature_matrix` computes from bare rows.
+OHLCV_FEATURES: frozenset[str] = frozenset(FEATURE_REGISTRY)
+
 
 def register_feature(name: str, fn: FeatureFn, warmup: int) -> None:
     """Add a causal feature function to this process's registry.
@@ -152,7 +156,8 @@ _OHLCV_INDEX = pd.Index(list(_BASE_COLUMNS))
 
 def ohlcv_feature_matrix(rows: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """:func:`feature_matrix` of bare ``open, high, low, close, volume`` rows (an array, in that
-    column order): the bar-by-bar path, which has no frame. Registry features only.
+    column order): the bar-by-bar path, which has no frame. Built-in features only
+    (:data:`OHLCV_FEATURES`; a registered feature may read the time index or other columns).
 
     Raises
     ------
@@ -162,7 +167,7 @@ def ohlcv_feature_matrix(rows: np.ndarray, names: Sequence[str]) -> np.ndarray:
     out = np.empty((len(rows), len(names)), dtype="float64")
     frame = pd.DataFrame(rows, columns=_OHLCV_INDEX, copy=False)
     for j, name in enumerate(names):
-        if name not in FEATURE_REGISTRY:
+        if name not in OHLCV_FEATURES:
             raise InputError(f"feature {name!r} is not computed from OHLCV alone: pass a frame")
         try:
             out[:, j] = FEATURE_REGISTRY[name][0](frame).to_numpy(dtype="float64")

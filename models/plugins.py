@@ -9,7 +9,6 @@ of the defining source file, part of the fold-cache key: editing a builder retra
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
 import importlib.util
@@ -31,28 +30,42 @@ def _split(spec: str, what: str) -> tuple[str, str]:
     return module.strip(), name.strip()
 
 
-@functools.lru_cache(maxsize=64)
+#: file path -> (SHA-256 of the bytes executed, module): a file edited since is executed anew,
+#: so the code that runs is always the code whose hash keys the fold cache.
+_FILES: dict[Path, tuple[str, Any]] = {}
+
+
+def _file_module(module: str, what: str) -> tuple[str, Any]:
+    path = Path(module).expanduser().resolve()
+    try:
+        source = path.read_bytes()
+    except OSError:
+        raise InputError(f"{what}: file {module} not found") from None
+    digest = hashlib.sha256(source).hexdigest()
+    known = _FILES.get(path)
+    if known is not None and known[0] == digest:
+        return known
+    key = f"lstm_bt_user_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}_{digest[:12]}"
+    spec = importlib.util.spec_from_loader(key, loader=None, origin=str(path))
+    if spec is None:
+        raise InputError(f"{what}: {module} cannot be imported")
+    mod = importlib.util.module_from_spec(spec)
+    mod.__file__ = str(path)
+    sys.modules[key] = mod  # workers unpickle names from it
+    try:
+        exec(compile(source, str(path), "exec"), mod.__dict__)  # noqa: S102 - the user's own code
+    except Exception as exc:  # noqa: BLE001 - user code: one line naming it
+        del sys.modules[key]
+        raise InputError(
+            f"{what}: importing {module} failed ({type(exc).__name__}: {exc})"
+        ) from None
+    _FILES[path] = (digest, mod)
+    return digest, mod
+
+
 def _module(module: str, what: str) -> Any:
     if module.endswith(".py"):
-        path = Path(module).expanduser().resolve()
-        if not path.is_file():
-            raise InputError(f"{what}: file {module} not found")
-        key = "lstm_bt_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-        if key in sys.modules:
-            return sys.modules[key]
-        spec = importlib.util.spec_from_file_location(key, path)
-        if spec is None or spec.loader is None:
-            raise InputError(f"{what}: {module} cannot be imported")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod  # workers unpickle names from it
-        try:
-            spec.loader.exec_module(mod)
-        except Exception as exc:  # noqa: BLE001 - user code: one line naming it
-            del sys.modules[key]
-            raise InputError(
-                f"{what}: importing {module} failed ({type(exc).__name__}: {exc})"
-            ) from None
-        return mod
+        return _file_module(module, what)[1]
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -82,7 +95,12 @@ def resolve(spec: str, what: str) -> Any:
 
 
 def code_hash(spec: str, what: str) -> str:
-    """SHA-256 of the source file that defines what ``spec`` names (its module's file)."""
+    """SHA-256 of the source that defines what ``spec`` names: for a file, of the very bytes
+    :func:`resolve` executed (a file edited since is executed anew first); for a module, of
+    its source file."""
+    module, _ = _split(spec, what)
+    if module.endswith(".py"):
+        return _file_module(module, what)[0]
     obj = resolve(spec, what)
     try:
         source = inspect.getsourcefile(obj) or inspect.getfile(obj)

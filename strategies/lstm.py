@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.features import FEATURE_REGISTRY
+from lstm_backtrader.models.features import OHLCV_FEATURES
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.persist import sidecar_path
 from lstm_backtrader.models.schedule import WalkForwardSpec
@@ -237,7 +237,7 @@ class LSTMForecast(bt.Indicator):
         cost), else from a candle frame of the tail."""
         fast = getattr(model, "predict_last_values", None)
         features = getattr(model, "features", ())
-        if fast is not None and all(f in FEATURE_REGISTRY for f in features):
+        if fast is not None and all(f in OHLCV_FEATURES for f in features):
             return float(fast(self._tail.values(self._context)))
         return float(model.predict_last(self._tail.frame(self._context)))
 

@@ -46,3 +46,14 @@ def test_a_leak_is_still_caught_with_the_first_difference() -> None:
 def test_points_below_one_are_an_input_error(n: int) -> None:
     with pytest.raises(InputError, match=f"--points is {n}: check at least 1 cut point"):
         default_points(make_candles(300), CONFIG, n)
+
+
+def test_a_refit_interval_longer_than_a_cut_is_audited_not_refused() -> None:
+    """The audit's cut is shorter than the run's data: a retrain_every that fits the whole data
+    but not the cut's out-of-sample part is fine (it used to be refused with exit code 2)."""
+    candles = make_candles(300, seed=2)
+    config = RunConfig.from_dict(
+        {"model": {"kind": "persistence"}, "walkforward": {"train_bars": 100, "retrain_every": 190}}
+    )
+    checks = audit(candles, config, points=[180], forecast_fn=lambda c: c["close"] * 0.0)
+    assert [c.variant for c in checks] == ["cut", "noise"] and all(c.identical for c in checks)

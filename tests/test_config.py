@@ -92,14 +92,19 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 
 def test_config_that_does_not_fit_the_data_is_refused_before_training() -> None:
-    config = RunConfig.from_dict({"walkforward": {"train_bars": 100, "retrain_every": 5000}})
-    with pytest.raises(InputError, match="retrain_every is 5000 but btc.csv has only 400 bars"):
+    config = RunConfig.from_dict({"walkforward": {"train_bars": 100, "retrain_every": 301}})
+    with pytest.raises(
+        InputError, match="retrain_every is 301 but btc.csv has only 300 out-of-sample bars"
+    ):
         config.check_data(400, "btc.csv")
     with pytest.raises(InputError, match="train_bars is 100 but btc.csv has only 90 bars"):
         config.check_data(90, "btc.csv")
-    RunConfig.from_dict({"walkforward": {"train_bars": 100, "retrain_every": 400}}).check_data(
+    # one model for the whole out-of-sample period is a valid static split
+    RunConfig.from_dict({"walkforward": {"train_bars": 100, "retrain_every": 300}}).check_data(
         400, "btc.csv"
-    )  # one model for the whole out-of-sample period is a valid static split
+    )
+    # the audit's cuts are shorter than the run's data: only train_bars must fit them
+    config.check_data(250, "a cut", whole=False)
 
 
 def test_lookback_boundary_is_exact() -> None:

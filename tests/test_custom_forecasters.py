@@ -184,3 +184,18 @@ def test_selected_in_the_toml_for_lstm_bt_backtest(model, needs, candles, tmp_pa
     assert kind in ("keras", "sklearn")
     forecasts = pd.read_csv(run / "forecasts.csv")
     assert forecasts["forecast"].notna().sum() == len(candles) - 120
+
+
+def test_a_builder_edited_in_a_running_process_runs_its_new_code(tmp_path) -> None:
+    """The code that runs is the code whose hash keys the fold cache, also when the file is
+    edited while the process (a notebook) keeps running."""
+    from lstm_backtrader.models.plugins import code_hash, resolve
+
+    path = tmp_path / "b.py"
+    path.write_text("VERSION = 'v1'\ndef build(lookback, n_features, seed):\n    return VERSION\n")
+    spec = f"{path}:build"
+    first = code_hash(spec, "builder")
+    assert resolve(spec, "builder")(1, 1, 0) == "v1"
+    path.write_text(path.read_text().replace("'v1'", "'v2'"))
+    assert resolve(spec, "builder")(1, 1, 0) == "v2"
+    assert code_hash(spec, "builder") != first

@@ -249,7 +249,10 @@ def test_config_that_does_not_fit_its_data_fails_before_training(tmp_path: Path)
     data = tmp_path / "short.csv"
     data.write_text(_csv(_good(120)))
     for extra, field in (
-        ("[walkforward]\ntrain_bars = 100\nretrain_every = 500\n", "retrain_every is 500"),
+        (
+            "[walkforward]\ntrain_bars = 100\nretrain_every = 500\n",
+            "retrain_every is 500 but the data has only 20 out-of-sample bars",
+        ),
         ("[walkforward]\ntrain_bars = 60\n", "funding_rate"),
     ):
         cfg = tmp_path / "c.toml"

@@ -174,3 +174,24 @@ def test_strategy_truncation_invariance_with_walkforward(candles, fold_cache) ->
         b.fills[b.fills["time"] <= cutoff].reset_index(drop=True),
     )
     assert not a.equity.equals(b.equity)
+
+
+def test_a_registered_time_feature_works_bar_by_bar(candles, fold_cache) -> None:
+    """A user's registered feature may read the time index: the bar-by-bar path then builds a
+    candle frame (the fast bare-rows path is only for the built-in OHLCV features)."""
+    from lstm_backtrader.models.features import FEATURE_REGISTRY, register_feature
+
+    register_feature(
+        "weekday_test", lambda c: pd.Series(c.index.dayofweek / 6.0, index=c.index), warmup=0
+    )
+    try:
+        cfg = TINY.replace(features=("log_return", "weekday_test"))
+        spec = WalkForwardSpec(train_bars=70, retrain_every=40)
+        runs = [
+            _probe([candles], ro, pl, forecaster=cfg, schedule=spec, cache_dir=fold_cache)[0]
+            for ro, pl in ((True, True), (False, False))
+        ]
+        np.testing.assert_allclose(runs[0][:, 0], runs[1][:, 0], atol=1e-6, equal_nan=True)
+        assert np.isfinite(runs[1][70:, 0]).all()
+    finally:
+        FEATURE_REGISTRY.pop("weekday_test", None)

@@ -135,7 +135,10 @@ def backtest(
     from lstm_backtrader.models.infra.executor import make_executor
 
     executor = make_executor(workers=workers, scheduler=scheduler)
-    if executor.workers > 1 and cfg.walkforward.warm_start and cfg.model.kind == "lstm":
+    from lstm_backtrader.models.factory import build_forecaster
+
+    warm = getattr(build_forecaster(cfg.model), "supports_warm_start", False)
+    if executor.workers > 1 and cfg.walkforward.warm_start and warm:
         logger.warning(
             "warm-started folds depend on each other and train one after the other; "
             "use --from-scratch to train them on %s",
