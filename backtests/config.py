@@ -278,12 +278,17 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise InputError(f"{p}: not a UTF-8 text file") from None
     model = data.get("model")
     if isinstance(model, dict):  # user code named by a file path: relative to this file
-        for name in ("builder", "estimator"):
-            model[name] = _relative_to(model.get(name), p.parent)
+        for name in CODE_FIELDS:
+            if name in model:
+                model[name] = resolve_code_path(model[name], p.parent)
     return RunConfig.from_dict(data, source=str(p))
 
 
-def _relative_to(spec: Any, folder: Path) -> Any:
+#: Model fields that name user code by ``"path/to/file.py:name"`` (relative to their TOML file).
+CODE_FIELDS: tuple[str, ...] = ("builder", "estimator")
+
+
+def resolve_code_path(spec: Any, folder: Path) -> Any:
     """``"file.py:name"`` with a relative file made absolute against ``folder`` (the TOML
     file's); anything else as it is."""
     if not isinstance(spec, str) or ":" not in spec:

@@ -58,6 +58,15 @@ class Forecaster(Protocol):
         """SHA-256 identity of the fitted state."""
         ...
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters: ``type(self)(**get_params())`` is an unfitted copy (:func:`clone`)."""
+        ...
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """Load what :meth:`save` wrote (each walk-forward fold's model is reloaded this way)."""
+        ...
+
 
 def clone(forecaster: Any) -> Any:
     """An unfitted forecaster with the same hyperparameters (scikit-learn's ``clone``)."""

@@ -6,12 +6,9 @@ module is cheap. See ``docs/lstm.md`` for the model, the windows and the scaling
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tempfile
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,39 +34,9 @@ from lstm_backtrader.models.infra.fileio import atomic_write, sha256_file
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 from lstm_backtrader.models.scaling import StandardScaler
 from lstm_backtrader.models.tfload import ensure_tf_usable, load_tf
+from lstm_backtrader.models.weights import remember_saved, saved_weights, weights_hash
 
 logger = logging.getLogger(__name__)
-
-
-def weights_hash(weights: list[np.ndarray]) -> str:
-    """SHA-256 over the dtype, shape and bytes of every weight array (the model's identity)."""
-    h = hashlib.sha256()
-    for w in weights:
-        arr = np.ascontiguousarray(w)
-        h.update(f"{arr.dtype.str}{arr.shape}".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
-
-
-#: Weights of the ``.keras`` files this process saved, by the file's SHA-256: a warm start
-#: from the previous fold's file (wherever the fold cache moved it) skips deserialising it.
-_SAVED: OrderedDict[str, list[np.ndarray]] = OrderedDict()
-_SAVED_LOCK = threading.Lock()
-
-
-def _remember_saved(path: Path, weights: list[np.ndarray]) -> None:
-    digest = sha256_file(path)
-    with _SAVED_LOCK:
-        _SAVED[digest] = [np.array(w) for w in weights]
-        while len(_SAVED) > 4:
-            _SAVED.popitem(last=False)
-
-
-def _saved_weights(path: Path) -> list[np.ndarray] | None:
-    digest = sha256_file(path)
-    with _SAVED_LOCK:
-        memo = _SAVED.get(digest)
-        return None if memo is None else [np.array(w) for w in memo]
 
 
 class _RetracingFilter(logging.Filter):
@@ -170,7 +137,7 @@ class LSTMForecaster(ConfiguredForecaster):
         path = Path(source)
         if not path.is_file():
             raise ModelFileError(f"{path}: warm-start model not found; fix the path")
-        memo = _saved_weights(path)
+        memo = saved_weights(path)
         if memo is not None:
             return memo  # this process saved exactly this file
         try:
@@ -428,7 +395,7 @@ class LSTMForecaster(ConfiguredForecaster):
             atomic_write(dest, lambda tmp: shutil.copyfile(tmp_model, tmp))
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
-        _remember_saved(dest, self.weights_)
+        remember_saved(dest, self.weights_)
         best = self.best_val_loss_
         write_sidecar(
             dest,

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.factory import BUILTIN
 from lstm_backtrader.models.features import (
     check_candles,
     check_feature_names,
@@ -299,6 +300,9 @@ class WalkForward:
         code = getattr(self.forecaster, "code_hash", None)
         if code is not None:  # a user's builder or estimator: editing its code retrains
             config = {**config, "code": code()}
+        cls = type(self.forecaster)
+        if BUILTIN.get(self.config.kind) is not cls:  # a user's class: its own folds
+            config = {**config, "class": f"{cls.__module__}.{cls.__qualname__}"}
         key = fold_key(
             config=config,
             depends_on=tuple(getattr(self.forecaster, "depends_on", ())),

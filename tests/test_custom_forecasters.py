@@ -199,3 +199,24 @@ def test_a_builder_edited_in_a_running_process_runs_its_new_code(tmp_path) -> No
     path.write_text(path.read_text().replace("'v1'", "'v2'"))
     assert resolve(spec, "builder")(1, 1, 0) == "v2"
     assert code_hash(spec, "builder") != first
+
+
+def test_a_sweep_file_names_its_builder_relative_to_itself(candles, tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "custom_keras_gru.py", folder / "gru.py")
+    candles.to_csv(folder / "candles.csv")
+    (folder / "sweep.toml").write_text(
+        '[data]\nsource = "file"\npath = "candles.csv"\n'
+        '[model]\nkind = "keras"\nbuilder = "gru.py:build_gru"\nlookback = 8\nepochs = 1\n'
+        "[walkforward]\ntrain_bars = 120\nretrain_every = 50\n"
+        '[grid]\n"strategy.entry" = [0.0, 0.001]\n'
+    )
+    monkeypatch.chdir(tmp_path)  # run from elsewhere: paths are the sweep file's
+    result = CliRunner().invoke(
+        app, ["sweep", "--config", str(folder / "sweep.toml"), "--out", str(tmp_path / "out"),
+              "--cache-dir", str(tmp_path / "c")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output[-1500:]
+    summary = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert len(summary["trials"]) == 2

@@ -152,6 +152,12 @@ MALFORMED: dict[str, Callable[[Path], None]] = {
     "header_repeated_inside.csv": _text(HEADER + ROW + HEADER + ROW.replace("01-01", "01-02")),
     "nul_bytes.csv": _text(HEADER + "2020-01-01,1,2\x00,0.5,1.5,10\n" * 3),
     "one_huge_line.csv": _text("timestamp," + "x" * 1_000_000 + "\n"),
+    "duplicated_overflow.csv": _text(
+        HEADER
+        + ROW
+        + ROW.replace(",1.5,", ",1e300,").replace(",2,", ",1e300,")
+        + ROW.replace("01-01", "01-02")
+    ),
     "missing_values_row.csv": _text(HEADER + ROW + "2020-01-02,1,,0.5,1.5,10\n"),
     "epoch_garbage_mix.csv": _text(HEADER + "1577836800000,1,2,0.5,1.5,10\nxyz,1,2,0.5,1.5,10\n"),
 }

@@ -274,11 +274,11 @@ def validate_ohlcv(raw: pd.DataFrame, *, source: str = "data") -> pd.DataFrame:
     for cols, limit, what in ((PRICE_COLUMNS, MAX_PRICE, "price"), (("volume",), MAX_VOLUME,
                                                                    "volume")):  # fmt: skip
         huge = frame[list(cols)].abs() > limit
-        rows = frame.index[huge.any(axis=1)]
+        mask = huge.any(axis=1).to_numpy()
+        rows = frame.index[mask]
         if len(rows):
-            first = ", ".join(
-                f"{c}={frame.loc[rows[0], c]:g}" for c in cols if huge.loc[rows[0], c]
-            )
+            at = int(np.flatnonzero(mask)[0])  # by position: a timestamp may repeat here
+            first = ", ".join(f"{c}={frame[c].iloc[at]:g}" for c in cols if bool(huge[c].iloc[at]))
             raise DataError(
                 f"{source}: {len(rows)} row(s) with a {what} above {limit:g}, first at "
                 f"{_rows(rows)} ({first}); check the file's units"

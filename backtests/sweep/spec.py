@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from lstm_backtrader.backtests.config import (
+    CODE_FIELDS,
     DataConfig,
     RunConfig,
     StrategyConfig,
     load_config,
+    resolve_code_path,
 )
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.infra.errors import InputError
@@ -258,9 +260,22 @@ def _parse_base(doc: Mapping[str, Any], p: Path) -> RunConfig:
             values = dict(values)
             if section == "data" and isinstance(values.get("path"), str):
                 values["path"] = _resolve(values["path"], p.parent)
+            if section == "model":
+                for name in CODE_FIELDS:
+                    if name in values:
+                        values[name] = resolve_code_path(values[name], p.parent)
             merged[section].update(values)
         base = RunConfig.from_dict(merged, source=str(p))
     return base
+
+
+def _code_value(key: str, value: Any, folder: Path) -> Any:
+    """A ``model.builder``/``model.estimator`` value with its file made absolute against the
+    sweep file's folder (workers run elsewhere); any other value as it is."""
+    section, _, name = key.partition(".")
+    if section == "model" and name in CODE_FIELDS:
+        return resolve_code_path(value, folder)
+    return value
 
 
 def _parse_grid(doc: Mapping[str, Any], p: Path) -> list[tuple[str, tuple[Any, ...]]]:
@@ -274,7 +289,7 @@ def _parse_grid(doc: Mapping[str, Any], p: Path) -> list[tuple[str, tuple[Any, .
             raise InputError(f"{p}: [grid] {key} must be a list of values, got {values!r}")
         if not values:
             raise InputError(f"{p}: [grid] {key} is an empty list: give at least one value")
-        frozen = tuple(freeze(v) for v in values)
+        frozen = tuple(freeze(_code_value(key, v, p.parent)) for v in values)
         if len(set(map(repr, frozen))) != len(frozen):
             raise InputError(f"{p}: [grid] {key} repeats a value: {values!r}")
         grid.append((key, frozen))
@@ -294,7 +309,7 @@ def _parse_trials(doc: Mapping[str, Any], p: Path) -> list[tuple[tuple[str, Any]
         pairs = _flatten_overrides(table, where)
         for key, _ in pairs:
             _check_key(key, where)
-        trials.append(tuple((k, freeze(v)) for k, v in pairs))
+        trials.append(tuple((k, freeze(_code_value(k, v, p.parent))) for k, v in pairs))
     return trials
 
 
