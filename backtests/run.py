@@ -105,6 +105,7 @@ def write_run(
     records = list(sim.records.values())
     lstm, bh = sim.records[MODEL_NAME], sim.records["Buy & hold"]
     data_hash = hash_candles(sim.candles)
+    gone = missing_forecasts(sim)
     data = {
         **source,
         "timeframe": report.timeframe,
@@ -114,7 +115,7 @@ def write_run(
         "gaps": report.gaps.gaps,
         "out_of_sample_start": sim.oos_start,
         "out_of_sample_bars": len(lstm.equity),
-        "missing_forecasts": len(missing_forecasts(sim)),
+        "missing_forecasts": len(gone),
         "zero_volume_bars": report.quality.zero_volume.count,
         "flat_bars": report.quality.flat.count,
         "extreme_moves": report.quality.extreme_moves.count,
@@ -138,7 +139,7 @@ def write_run(
         *(
             [f"{len(gone)} out-of-sample bar(s) have no forecast (first {gone[0].date()}); the "
              "forecast scores use the other bars."]
-            if len(gone := missing_forecasts(sim)) else []
+            if len(gone) else []
         ),
         *[f"{r.name}: {r.rejected_orders} order(s) rejected by the broker (not traded)."
           for r in records if r.rejected_orders],

@@ -51,6 +51,15 @@ class FoldModel:
     row: dict[str, Any]
 
 
+def tail_bars(walkforward: Any) -> int | None:
+    """Bars the indicator must hold for :meth:`FoldModels.model_for` — the training window and
+    the first forecast's context (``None``: every bar, when the window expands)."""
+    schedule = walkforward.schedule
+    if schedule.expanding:
+        return None
+    return max(int(schedule.train_bars), int(walkforward.forecaster.context_bars) - 1) + 1
+
+
 class FoldModels:
     """Fold k's model from the bars before fold k and fold k - 1's model.
 
@@ -69,13 +78,6 @@ class FoldModels:
             self._tmp = tempfile.TemporaryDirectory(prefix="lstmforecast-")
         root = walkforward.cache_dir if self._tmp is None else self._tmp.name
         self.store = FoldStore(root)
-
-    def tail_bars(self) -> int | None:
-        """Bars the indicator must hold for :meth:`model_for` (``None``: all, when expanding)."""
-        schedule = self.wf.schedule
-        if schedule.expanding:
-            return None
-        return max(int(schedule.train_bars), int(self.wf.forecaster.context_bars) - 1) + 1
 
     def model_for(self, fold: int, window: pd.DataFrame, parent: FoldModel | None) -> FoldModel:
         """Fold ``fold``'s model: ``window`` ends with the fold's first forecast bar and holds at
@@ -114,10 +116,11 @@ class FoldModels:
         return FoldModel(fold, model, str(path), str(row["model_hash"]), row)
 
     def close(self) -> None:
-        """Remove the private temporary cache (nothing happens to a shared one)."""
+        """Remove the private temporary cache now (nothing happens to a shared one; otherwise
+        it goes when this object is garbage-collected or the process ends)."""
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 
 
-__all__ = ["FoldModel", "FoldModels"]
+__all__ = ["FoldModel", "FoldModels", "tail_bars"]

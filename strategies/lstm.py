@@ -119,8 +119,9 @@ class LSTMForecast(bt.Indicator):
             self._wf = self._make_walkforward()
             spec = self._wf.schedule
             self._context = int(self._wf.forecaster.context_bars)
-            capacity = None if spec.expanding else max(spec.train_bars, self._context - 1) + 1
-            self._tail = BarTail(capacity, unit)
+            from lstm_backtrader.strategies.foldsource import tail_bars
+
+            self._tail = BarTail(tail_bars(self._wf), unit)
             self._folds: Any = None  # FoldModels, made on the first fold of a bar-by-bar run
             self._current: Any = None  # FoldModel in use
             self._label = f"wf {spec.train_bars}/{spec.retrain_every}" + (

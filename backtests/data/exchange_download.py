@@ -112,9 +112,7 @@ def _rows_to_frame(rows: list[list[float]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["timestamp", *OHLCV_COLUMNS])
     index = pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp"), unit="ms", utc=True))
     frame.index = index.as_unit(INDEX_UNIT).rename("timestamp")
-    frame = frame.astype("float64")
-    # A page boundary may repeat a bar; keep one copy of exact repeats (conflicts stay visible).
-    return frame[~(frame.index.duplicated() & frame.reset_index().duplicated().to_numpy())]
+    return frame.astype("float64")  # repeated open times were dropped while paging
 
 
 def download(
@@ -207,7 +205,7 @@ def download(
                     raise
                 logger.info("%s: no exchange clock (%s); using the local one", label, exc)
         cursor = start_ms
-        seen: set[int] = set()
+        seen: dict[int, list[float]] = {}  # open time -> the row kept
         if first_new_ms + step_ms > now_ms:
             cursor = now_ms  # no candle newer than the cache has closed yet: nothing to ask
         # A bar opening at `cursor` is closed once cursor + step <= now.
@@ -250,9 +248,18 @@ def download(
                 page_rows = attempt(f"at {fmt_ms(frm)}", call)
             for row in page_rows:
                 ts = int(row[0])
-                if ts + step_ms > now_ms or ts in seen:
-                    continue  # still forming, or repeated by an overlapping page
-                seen.add(ts)
+                if ts + step_ms > now_ms:
+                    continue  # still forming: never kept
+                if ts in seen:  # repeated by an overlapping page
+                    if seen[ts] != row:
+                        logger.warning(
+                            "%s: the candle at %s was served twice with different values (a "
+                            "revision?); kept the first",
+                            label,
+                            fmt_ms(ts),
+                        )
+                    continue
+                seen[ts] = row
                 rows.append(row)
             if rows and progress is not None:
                 progress(len(rows), ms_to_stamp(int(rows[-1][0])))
