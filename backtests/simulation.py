@@ -200,7 +200,13 @@ def simulate(
                 return ind
 
         records[MODEL_NAME] = run_strategy(
-            candles, _LSTMStrategy, label=MODEL_NAME, on_bar=bars(MODEL_NAME), **costs, **rules
+            candles,
+            _LSTMStrategy,
+            label=MODEL_NAME,
+            on_bar=bars(MODEL_NAME),
+            issues_reported=True,  # the loader reported the data's holes already
+            **costs,
+            **rules,
         )
         result = holder["indicator"].result_
         forecasts, folds = result.forecasts, result.folds

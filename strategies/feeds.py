@@ -89,7 +89,9 @@ def feed_stamps(open_times: pd.DatetimeIndex, bar: pd.Timedelta) -> pd.DatetimeI
     return close.where(~at_midnight, close - SESSION_END_OFFSET)
 
 
-def candles_feed(candles: pd.DataFrame, name: str | None = None) -> bt.feeds.PandasData:
+def candles_feed(
+    candles: pd.DataFrame, name: str | None = None, *, issues_reported: bool = False
+) -> bt.feeds.PandasData:
     """A Backtrader data feed over a candle frame (UTC index of open times, OHLCV columns).
 
     Backtrader works in naive datetimes: the feed carries UTC wall-clock **close** times
@@ -103,6 +105,10 @@ def candles_feed(candles: pd.DataFrame, name: str | None = None) -> bt.feeds.Pan
     name
         The feed's name (Backtrader's writers and plots show it); default: the frame's
         ``attrs["symbol"]`` or ``"candles"``.
+    issues_reported
+        The candles' holes were reported already (the project's loaders validate and report
+        them): indicators on this feed do not warn about them again (see
+        :func:`mark_issues_reported`).
     """
     frame = candles[_COLUMNS].copy()
     index = pd.DatetimeIndex(frame.index)
@@ -118,7 +124,18 @@ def candles_feed(candles: pd.DataFrame, name: str | None = None) -> bt.feeds.Pan
         compression=compression,
     )
     feed._lstm_bt_unit = str(getattr(index, "unit", DEFAULT_UNIT))  # the frame's index unit
+    if issues_reported:
+        mark_issues_reported(feed)
     return feed
+
+
+def mark_issues_reported(data: bt.AbstractDataBase) -> bool:
+    """Record that a feed's holes and NaN bars have been reported; ``True`` the first time
+    (the caller then reports them), ``False`` when they were reported already."""
+    if getattr(data, "_lstm_bt_issues_reported", False):
+        return False
+    data._lstm_bt_issues_reported = True
+    return True
 
 
 def frame_unit(data: bt.AbstractDataBase) -> str:

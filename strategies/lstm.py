@@ -49,7 +49,13 @@ from lstm_backtrader.strategies.bartail import (
     scan,
     window_gaps,
 )
-from lstm_backtrader.strategies.feeds import bar_length, bar_times_ns, frame_unit, held_bars
+from lstm_backtrader.strategies.feeds import (
+    bar_length,
+    bar_times_ns,
+    frame_unit,
+    held_bars,
+    mark_issues_reported,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -304,9 +310,8 @@ class LSTMForecast(bt.Indicator):
 
     def _report(self, issues: FeedIssues, *, complete: bool) -> None:
         """Log a feed's holes and NaN bars, once per feed (whichever indicator sees them)."""
-        if not issues or getattr(self.data, "_lstm_bt_issues_logged", False):
+        if not issues or not mark_issues_reported(self.data):
             return
-        self.data._lstm_bt_issues_logged = True
         step = None if self._step_ns is None else pd.Timedelta(self._step_ns)
         logger.warning(
             "LSTMForecast: %s%s; forecasts whose window spans a hole have gap=1, those whose "

@@ -116,3 +116,25 @@ def test_missing_forecasts_are_counted_and_shown_never_silently_dropped(
     assert any("3 out-of-sample bar(s) have no forecast" in n for n in summary["notes"])
     oos_known = (candles.index >= sim.oos_start).sum() - 1  # the last bar has no outcome yet
     assert summary["forecast"]["n"] == oos_known - 3
+
+
+def test_a_hole_in_the_data_is_reported_once_per_run(tmp_path: Path, caplog) -> None:
+    """The loader reports the hole; the indicator on the run's own feed does not repeat it."""
+    from lstm_backtrader.backtests.config import RunConfig
+    from lstm_backtrader.backtests.simulation import simulate
+
+    candles = make_candles(200, seed=4).drop(make_candles(200, seed=4).index[150:153])
+    path = tmp_path / "holed.csv"
+    candles.to_csv(path)
+    config = RunConfig.from_dict(
+        {
+            "data": {"source": "file", "path": str(path)},
+            "model": {"kind": "drift"},
+            "walkforward": {"train_bars": 100, "retrain_every": 40},
+        }
+    )
+    with caplog.at_level("WARNING"):
+        loaded, _ = load_candles(config.data)
+        simulate(loaded, config, cache_dir=tmp_path / "cache")
+    lines = [r.getMessage() for r in caplog.records if "gap" in r.getMessage() or "hole" in r.getMessage()]
+    assert len(lines) == 1 and "3 bar(s) missing" in lines[0], lines
