@@ -16,7 +16,9 @@ around ``cerebro.run()`` in one process (medians of ``--repeats``):
       1e-6;
 
    with the ratio naive / batched and the largest forecast differences (must be <= 1e-5);
-2. whole backtests over every bar: ``ForecastStrategy(model=fitted)`` (runonce) and
+2. whole backtests over every bar: a strategy that does nothing but hold ``LSTMForecast``
+   (fixed model) against the same strategy holding ``bt.ind.SMA(50)`` (target <= 1.5x);
+   ``ForecastStrategy(model=fitted)`` (runonce) and
    ``ForecastStrategy(forecasts=series)`` (replay) against an ``SMACross`` backtest, and
    which of these paths import TensorFlow (checked in fresh subprocesses).
 
@@ -218,13 +220,19 @@ def main(argv: list[str] | None = None) -> int:
     spec = WalkForwardSpec(warm_start_epochs=1)
     wf = WalkForward(fitted.config.replace(epochs=1), spec, cache_dir=wf_cache)
     wf.run(candles)
+    sma_holder = {"indicator": bt.ind.SMA, "kwargs": {"period": 50}}
+    lstm_holder = {"indicator": LSTMForecast, "kwargs": {"model": fitted}}
+    run_backtest(Holder, **sma_holder)
+    run_backtest(Holder, **lstm_holder)
     run_backtest(SMACross)
     run_backtest(ForecastStrategy, model=fitted)
     run_backtest(ForecastStrategy, forecasts=series)
     run_backtest(ForecastStrategy, walkforward=wf)
-    sma_s, lstm_s, replay_s, wf_s = [], [], [], []
+    sma_s, lstm_s, replay_s, wf_s, hold_sma_s, hold_lstm_s = [], [], [], [], [], []
     for _ in range(repeats):  # interleaved, so load changes hit all of them alike
         for out, strategy, params in (
+            (hold_sma_s, Holder, sma_holder),
+            (hold_lstm_s, Holder, lstm_holder),
             (sma_s, SMACross, {}),
             (lstm_s, ForecastStrategy, {"model": fitted}),
             (replay_s, ForecastStrategy, {"forecasts": series}),
@@ -235,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             out.append(time.perf_counter() - t0)
     shutil.rmtree(wf_cache, ignore_errors=True)
     sma, lstm, replay, wf_cached = (statistics.median(x) for x in (sma_s, lstm_s, replay_s, wf_s))
+    hold_sma, hold_lstm = statistics.median(hold_sma_s), statistics.median(hold_lstm_s)
     tf_import = _subprocess_flag(_TF_IMPORT_CHECK)
     tf_run = _subprocess_flag(_TF_RUN_CHECK.format(repo=str(REPO), csv=str(args.csv)))
 
@@ -289,6 +298,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{'2. backtest over every bar (cerebro.run)':44} {'bars':>5} {'ms':>8} {'vs SMA':>10}")
     back = [
+        ("do-nothing strategy holding bt.ind.SMA(50)", hold_sma, "the baseline of the next row"),
+        (
+            "do-nothing strategy holding LSTMForecast",
+            hold_lstm,
+            f"fixed model, every bar forecast: {hold_lstm / hold_sma:.2f}x the SMA one "
+            f"(target <= {BACKTEST_TARGET}x: "
+            f"{'met' if hold_lstm / hold_sma <= BACKTEST_TARGET else 'MISSED'})",
+        ),
         ("SMACross (20/50)", sma, "no TensorFlow needed"),
         (
             "ForecastStrategy(model=fitted), runonce",

@@ -38,7 +38,7 @@ from lstm_backtrader.models.infra.versions import installed_versions
 logger = logging.getLogger(__name__)
 
 #: Part of every cache key: bump when training, features or the artifact layout change.
-CACHE_VERSION = "lstm-backtrader/wf-fold/2"
+CACHE_VERSION = "lstm-backtrader/wf-fold/3"
 
 #: Build folders of runs killed longer ago than this (seconds) are removed.
 STALE_SECONDS = 86_400.0
