@@ -136,5 +136,9 @@ def test_a_hole_in_the_data_is_reported_once_per_run(tmp_path: Path, caplog) -> 
     with caplog.at_level("WARNING"):
         loaded, _ = load_candles(config.data)
         simulate(loaded, config, cache_dir=tmp_path / "cache")
-    lines = [r.getMessage() for r in caplog.records if "gap" in r.getMessage() or "hole" in r.getMessage()]
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if "gap" in r.getMessage() or "hole" in r.getMessage()
+    ]
     assert len(lines) == 1 and "3 bar(s) missing" in lines[0], lines
