@@ -338,7 +338,6 @@ def run_backtest(
     bars; ``stage_progress(name)`` is called as each later stage starts (the report).
     """
     started = time.perf_counter()
-    from lstm_backtrader.backtests.report.pieces import PieceStore
     from lstm_backtrader.models.features import hash_candles
 
     candles, source = load_candles(config.data)
@@ -352,9 +351,11 @@ def run_backtest(
         executor=executor,
     )
     run_dir = claim_run_dir(Path(reports_dir), run_id_for(config, hash_candles(candles)))
-    pieces = PieceStore(cache_root / REPORT_PIECES_DIR)
     if stage_progress is not None:
         stage_progress("writing the report (tearsheet, page, charts)")
+    from lstm_backtrader.backtests.report.pieces import PieceStore
+
+    pieces = PieceStore(cache_root / REPORT_PIECES_DIR)
     summary = write_run(
         sim,
         config,
