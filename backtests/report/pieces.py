@@ -174,20 +174,16 @@ class PieceStore:
         self.root = None if root is None else Path(root).expanduser()
         self.stats = PieceStats()
 
-    def path(self, key: str, ext: str) -> Path | None:
-        """The entry's file (``None`` without a root)."""
-        return None if self.root is None else self.root / f"{key}.{ext}"
-
     def get(self, kind: str, key: str, ext: str, render: Callable[[], bytes]) -> bytes:
         """The bytes of the ``kind`` piece ``key`` (a :func:`piece_key`) of type ``ext``: its
         entry when whole, else what ``render()`` returns (then stored)."""
-        path = self.path(key, ext)
+        path = None if self.root is None else self.root / f"{key}.{ext}"
         stale = path is not None and path.is_file()
-        if stale:
+        if path is not None and stale:
             try:
-                data = path.read_bytes()  # type: ignore[union-attr]
-            except OSError as exc:
-                data = str(exc).encode()
+                data = path.read_bytes()
+            except OSError:  # e.g. no permission: rendered (and replaced) like a corrupt one
+                data = b""
             if looks_complete(data, ext):
                 self.stats.hits += 1
                 logger.debug("report piece %s reused: %s", kind, path)
