@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_backtrader.py
 	$(BIN)/python benchmarks/bench_walkforward.py --scratch --workers 2
+	$(BIN)/python benchmarks/bench_report.py
 
 bench-2h: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_walkforward.py --repeats 1 --retrain-every 84 \

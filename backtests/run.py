@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +41,13 @@ from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.infra.executor import Executor
 from lstm_backtrader.models.infra.fileio import atomic_write, atomic_write_text
 
+if TYPE_CHECKING:
+    from lstm_backtrader.backtests.report.pieces import PieceStats, PieceStore
+
 logger = logging.getLogger(__name__)
 
+#: Folder of the fold cache holding the rendered report pieces of the runs that used it.
+REPORT_PIECES_DIR = "report"
 #: Fold columns that vary run to run: kept in the manifest, not in the fold table.
 TIMING_COLUMNS = ("seconds", "fit_seconds", "predict_seconds", "cached")
 PACKAGES = (
@@ -86,11 +91,15 @@ def write_run(
     command: Sequence[str],
     n_trials: int = 1,
     started: float | None = None,
+    pieces: PieceStore | None = None,
 ) -> dict[str, Any]:
     """Write every file of a run folder; returns the summary dict.
 
     ``started`` (a :func:`time.perf_counter` value at the run's start) gives the duration
     shown on the page and kept in the manifest with the run's date and the package version.
+    ``pieces`` keeps the rendered figures, the Backtrader chart, the tearsheet and its notes
+    (:mod:`lstm_backtrader.backtests.report.pieces`): a rerun whose results are unchanged reads
+    them back instead of drawing them, and writes the same bytes.
     """
     from lstm_backtrader.backtests.data.validate import describe_ohlcv
     from lstm_backtrader.backtests.report.page import ReportInputs, write_report
@@ -154,7 +163,7 @@ def write_run(
         significance=significance,
         folds=folds if len(folds) else None,
         notes=notes,
-        tearsheet_notes=tearsheet_differences(lstm, bh, ppy),
+        tearsheet_notes=tearsheet_differences(lstm, bh, ppy, store=pieces),
     )
     oos = sim.forecasts.index >= sim.oos_start
     images = standard_plots(
@@ -162,8 +171,9 @@ def write_run(
         forecast=sim.forecasts[oos],
         realised=sim.realised[oos],
         folds=folds if len(folds) else None,
+        store=pieces,
     )
-    images["backtrader"] = _backtrader_chart(sim, config, asset_name(source))
+    images["backtrader"] = _backtrader_chart(sim, config, asset_name(source), pieces)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_tearsheet(
         lstm.returns,
@@ -172,6 +182,7 @@ def write_run(
         periods_per_year=int(round(ppy)),
         title=f"{MODEL_NAME} strategy vs buy & hold",
         strategy_title=MODEL_NAME,
+        store=pieces,
     )
     run_info = {
         "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
@@ -194,6 +205,10 @@ def write_run(
         "platform": f"{platform.system()} {platform.machine()}",
     }
     atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+    if pieces is not None:
+        st = pieces.stats
+        logger.info("report pieces: %d reused, %d rendered (%s)", st.hits, st.renders,
+                    ", ".join(st.rendered) or "none")  # fmt: skip
     return summary
 
 
@@ -217,7 +232,9 @@ def shown_config(config: RunConfig) -> dict[str, Any]:
     return doc
 
 
-def _backtrader_chart(sim: Simulation, config: RunConfig, name: str) -> bytes:
+def _backtrader_chart(
+    sim: Simulation, config: RunConfig, name: str, pieces: PieceStore | None = None
+) -> bytes:
     """Backtrader's own chart of the LSTM strategy over the out-of-sample bars."""
     from lstm_backtrader.backtests.report.btchart import backtrader_chart_png
 
@@ -231,6 +248,7 @@ def _backtrader_chart(sim: Simulation, config: RunConfig, name: str) -> bytes:
         cash=st.cash,
         start=sim.oos_start,
         name=name,
+        store=pieces,
     )
 
 
@@ -299,6 +317,7 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any]
     simulation: Simulation
+    report_pieces: PieceStats | None = None  # what the report reused and rendered
 
 
 def run_backtest(
@@ -322,10 +341,11 @@ def run_backtest(
     from lstm_backtrader.models.features import hash_candles
 
     candles, source = load_candles(config.data)
+    cache_root = Path(cache_dir or default_cache_dir())
     sim = simulate(
         candles,
         config,
-        cache_dir=cache_dir or default_cache_dir(),
+        cache_dir=cache_root,
         fold_progress=fold_progress,
         bar_progress=bar_progress,
         executor=executor,
@@ -333,6 +353,9 @@ def run_backtest(
     run_dir = claim_run_dir(Path(reports_dir), run_id_for(config, hash_candles(candles)))
     if stage_progress is not None:
         stage_progress("writing the report (tearsheet, page, charts)")
+    from lstm_backtrader.backtests.report.pieces import PieceStore
+
+    pieces = PieceStore(cache_root / REPORT_PIECES_DIR)
     summary = write_run(
         sim,
         config,
@@ -341,6 +364,7 @@ def run_backtest(
         command=command if command is not None else sys.argv,
         n_trials=n_trials,
         started=started,
+        pieces=pieces,
     )
     point_latest(Path(reports_dir), run_dir)
-    return RunResult(run_dir, summary, sim)
+    return RunResult(run_dir, summary, sim, pieces.stats)

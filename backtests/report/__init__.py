@@ -9,7 +9,12 @@ diagnostics, folds).
 * :mod:`lstm_backtrader.backtests.report.page` — :class:`ReportInputs`, :func:`summary_dict`,
   :func:`render_index`, :func:`write_report`, :func:`rebuild_index`.
 
-quantstats is imported only inside :func:`write_tearsheet`, so importing this package is cheap.
+* :mod:`lstm_backtrader.backtests.report.pieces` — :class:`PieceStore`, the content-addressed
+  store of rendered pieces (figures, Backtrader chart, tearsheet and its notes) that lets a
+  rerun with unchanged results render nothing.
+
+quantstats and matplotlib are imported only when a piece is drawn, so importing this package is
+cheap, and a report whose every piece is in the store imports neither.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from lstm_backtrader.backtests.report.page import (
     write_report,
     write_summary,
 )
+from lstm_backtrader.backtests.report.pieces import PieceStats, PieceStore
 from lstm_backtrader.backtests.report.plots import PLOT_TITLES, standard_plots
 from lstm_backtrader.backtests.report.stats import (
     SharpeSignificance,
@@ -37,6 +43,8 @@ from lstm_backtrader.backtests.report.tearsheet import write_tearsheet
 
 __all__ = [
     "PLOT_TITLES",
+    "PieceStats",
+    "PieceStore",
     "ReportInputs",
     "SharpeSignificance",
     "StrategyRecord",

@@ -11,17 +11,17 @@ process, which restyles matplotlib, cannot change our figures), and saves a PNG 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from lstm_backtrader.backtests.report.pieces import PieceStore, cached
 from lstm_backtrader.backtests.report.stats import StrategyRecordLike
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
+    from matplotlib.figure import Figure
 
 __all__ = [
     "PLOT_TITLES",
@@ -45,6 +45,7 @@ PLOT_TITLES: dict[str, str] = {
 }
 
 _DPI = 100
+_COLORS = ("#1f77b4", "#7f7f7f", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#8c564b")
 _RC: dict[str, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
@@ -54,11 +55,11 @@ _RC: dict[str, Any] = {
     "axes.spines.right": False,
     "figure.dpi": _DPI,
     "savefig.dpi": _DPI,
-    "axes.prop_cycle": matplotlib.cycler(
-        color=["#1f77b4", "#7f7f7f", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#8c564b"]
-    ),
     "path.simplify": True,
 }
+#: What a figure's bytes depend on besides its inputs (keys of the report piece store).
+PIECE_CODE = ("lstm_backtrader.backtests.report.plots",)
+PIECE_PACKAGES = ("matplotlib", "numpy", "pandas", "pillow")
 
 Equities = Mapping[str, pd.Series] | Sequence[StrategyRecordLike]
 
@@ -70,16 +71,24 @@ def _equities(data: Equities) -> dict[str, pd.Series]:
 
 
 def _render(draw: Any, figsize: tuple[float, float], **kwargs: Any) -> bytes:
-    """Run ``draw(fig, **kwargs)`` on a fresh figure under :data:`_RC`; return PNG bytes."""
+    """Run ``draw(fig, **kwargs)`` on a fresh figure under :data:`_RC`; return PNG bytes.
+
+    The figure is drawn once: the canvas prints the PNG directly (``Figure.savefig`` would
+    first draw it a second time, for the layout engine ``tight_layout`` leaves behind).
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context():
         matplotlib.rcdefaults()
-        matplotlib.rcParams.update(_RC)
+        matplotlib.rcParams.update({**_RC, "axes.prop_cycle": matplotlib.cycler(color=_COLORS)})
         fig = Figure(figsize=figsize, dpi=_DPI)
-        FigureCanvasAgg(fig)
+        canvas = FigureCanvasAgg(fig)
         draw(fig, **kwargs)
         fig.tight_layout()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+        canvas.print_png(buf, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -92,6 +101,8 @@ def _aligned(forecast: pd.Series, realised: pd.Series) -> pd.DataFrame:
 
 def _log_axis(ax: Any, series: Sequence[pd.Series]) -> None:
     """Log y axis with plain-number labels dense enough for a narrow range."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
     values = np.concatenate([s.to_numpy(dtype="float64") for s in series])
     values = values[np.isfinite(values) & (values > 0)]
     span = values.max() / values.min() if len(values) else 10.0
@@ -254,19 +265,44 @@ def standard_plots(
     folds: pd.DataFrame | None = None,
     window: int = 60,
     model_name: str = "LSTM",
+    store: PieceStore | None = None,
 ) -> dict[str, bytes]:
     """The report's figures keyed like :data:`PLOT_TITLES` (forecast figures only when both
-    ``forecast`` and ``realised`` are given, the fold figure only with ``folds``)."""
+    ``forecast`` and ``realised`` are given, the fold figure only with ``folds``).
+
+    With a ``store`` (:class:`~lstm_backtrader.backtests.report.pieces.PieceStore`), a figure
+    whose inputs, code and library versions are unchanged is read back instead of drawn.
+    """
+    curves = _equities(equities)
+
+    def piece(name: str, render: Callable[[], bytes], **inputs: Any) -> bytes:
+        return cached(
+            store, f"plot-{name}", "png", render, inputs, code=PIECE_CODE, packages=PIECE_PACKAGES
+        )
+
     out = {
-        "equity": equity_curves_png(equities),
-        "equity_log": equity_curves_png(equities, log_scale=True),
-        "drawdowns": drawdowns_png(equities),
+        "equity": piece("equity", lambda: equity_curves_png(curves), curves=curves),
+        "equity_log": piece(
+            "equity_log", lambda: equity_curves_png(curves, log_scale=True), curves=curves
+        ),
+        "drawdowns": piece("drawdowns", lambda: drawdowns_png(curves), curves=curves),
     }
     if forecast is not None and realised is not None:
-        out["forecast"] = forecast_vs_realised_png(forecast, realised, model_name=model_name)
-        out["direction"] = rolling_direction_png(
-            forecast, realised, window=window, model_name=model_name
+        pair = {"forecast": forecast, "realised": realised, "model_name": model_name}
+        out["forecast"] = piece(
+            "forecast", lambda: forecast_vs_realised_png(forecast, realised, model_name=model_name),
+            **pair,
+        )  # fmt: skip
+        out["direction"] = piece(
+            "direction",
+            lambda: rolling_direction_png(forecast, realised, window=window, model_name=model_name),
+            window=window,
+            **pair,
         )
     if folds is not None and len(folds):
-        out["folds"] = fold_rmse_png(folds, model_name=model_name)
+        used = folds[[c for c in ("fold", "rmse", "baseline_rmse") if c in folds.columns]]
+        out["folds"] = piece(
+            "folds", lambda: fold_rmse_png(folds, model_name=model_name),
+            folds=used, model_name=model_name,
+        )  # fmt: skip
     return out

@@ -64,10 +64,12 @@ Remote references in quantstats' HTML template (and what :func:`write_tearsheet`
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +81,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.backtests.report import tearsheet_fixes as fixes
+from lstm_backtrader.backtests.report.pieces import PieceStore, cached
 from lstm_backtrader.backtests.report.tearsheet_compare import (
     SharedFigure,
     difference_sentences,
@@ -102,6 +105,20 @@ logger = logging.getLogger(__name__)
 
 #: URL-like strings that remain in the tearsheet: XML namespace identifiers, never fetched.
 NAMESPACE_URIS: tuple[str, ...] = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")
+
+#: What the tearsheet's bytes depend on besides its inputs (keys of the report piece store).
+PIECE_CODE = (
+    "lstm_backtrader.backtests.report.tearsheet",
+    "lstm_backtrader.backtests.report.tearsheet_fixes",
+)
+PIECE_PACKAGES = ("quantstats", "matplotlib", "seaborn", "pandas", "numpy", "scipy")
+#: ... and the tearsheet notes (:func:`tearsheet_differences`), which also use the page's stats.
+NOTES_CODE = (
+    *PIECE_CODE,
+    "lstm_backtrader.backtests.report.tearsheet_compare",
+    "lstm_backtrader.backtests.report.stats",
+    "lstm_backtrader.models.metrics",
+)
 
 _QUIET_LOGGERS = ("matplotlib.font_manager", "matplotlib", "quantstats", "yfinance", "PIL")
 
@@ -250,6 +267,7 @@ def write_tearsheet(
     title: str,
     strategy_title: str | None = None,
     benchmark_title: str = "Buy & hold",
+    store: PieceStore | None = None,
 ) -> Path:
     """Write quantstats' full HTML tearsheet of ``returns`` against ``benchmark`` to ``path``.
 
@@ -282,6 +300,9 @@ def write_tearsheet(
         Strategy column name; defaults to ``returns.name`` or ``"Strategy"``.
     benchmark_title
         Benchmark column name.
+    store
+        A :class:`~lstm_backtrader.backtests.report.pieces.PieceStore`: the page is read back
+        from it when the series, titles, code and library versions are unchanged.
 
     Returns
     -------
@@ -290,6 +311,30 @@ def write_tearsheet(
     """
     inputs = tearsheet_inputs(returns, benchmark, periods_per_year)
     strategy_title = strategy_title or (str(returns.name) if returns.name else "Strategy")
+    key_inputs = {
+        "returns": inputs.returns,
+        "benchmark": inputs.benchmark,
+        "bars": inputs.bars,
+        "periods_per_year": inputs.periods_per_year,
+        "titles": (title, strategy_title, benchmark_title),
+    }
+    if inputs.constant:
+        logger.warning("%s: returns are constant (never traded): no tearsheet", strategy_title)
+
+    def render() -> bytes:
+        return _tearsheet_html(inputs, title, strategy_title, benchmark_title).encode("utf-8")
+
+    page = cached(
+        store, "tearsheet", "html", render, key_inputs, code=PIECE_CODE, packages=PIECE_PACKAGES
+    )
+    return atomic_write(path, lambda tmp: tmp.write_bytes(page))
+
+
+def _tearsheet_html(
+    inputs: TearsheetInputs, title: str, strategy_title: str, benchmark_title: str
+) -> str:
+    """The tearsheet page of :func:`write_tearsheet` (quantstats writes it into a private
+    temporary folder, then it is corrected and sanitised)."""
     ret = inputs.returns.rename(strategy_title)
     bench = inputs.benchmark.rename(benchmark_title)
     ppy = inputs.periods_per_year
@@ -297,20 +342,19 @@ def write_tearsheet(
     if inputs.constant:
         # quantstats cannot describe a constant series (its R^2 regression raises): a strategy
         # that never traded gets a short page saying so instead of a crash
-        logger.warning("%s: returns are constant (never traded): no tearsheet", strategy_title)
-        note = (
+        return (
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title></head><body><h1>{html.escape(title)}</h1><p>{html.escape(strategy_title)}"
             f"'s returns are constant over the {len(inputs.bars)} out-of-sample bars: it never "
             "held a position, so there is nothing for a tearsheet to describe. The run's "
             "index.html has the forecasts and the baselines.</p></body></html>\n"
         )
-        return atomic_write(path, lambda tmp: tmp.write_text(note, encoding="utf-8"))
 
     # the first bar's placeholder anchors the daily chart at the period's start
     chart_returns = pd.concat([pd.Series([0.0], index=inputs.bars[:1]), ret]).rename(strategy_title)
 
-    def writer(tmp: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="lstm-bt-tearsheet-") as folder:
+        tmp = Path(folder) / "tearsheet.html"
         with _quantstats() as qs:
             qs.reports.html(
                 ret,
@@ -342,9 +386,7 @@ def write_tearsheet(
             "<title>Tearsheet (generated by QuantStats)</title>",
             f"<title>{html.escape(title)}</title>",
         )
-        tmp.write_text(sanitize_quantstats_html(text), encoding="utf-8")
-
-    return atomic_write(path, writer)
+    return sanitize_quantstats_html(text)
 
 
 # --------------------------------------------------------------------------- page vs tearsheet
@@ -381,6 +423,8 @@ def tearsheet_differences(
     strategy_record: StrategyRecordLike,
     benchmark_record: StrategyRecordLike,
     periods_per_year: float,
+    *,
+    store: PieceStore | None = None,
 ) -> list[str]:
     """One sentence per figure on which the tearsheet and the run page disagree, with both
     values and the reason, for the run page to show next to its tearsheet link.
@@ -406,6 +450,10 @@ def tearsheet_differences(
         Bars per year, as for the page's
         :func:`~lstm_backtrader.backtests.report.stats.strategy_table` (365 for daily crypto);
         the tearsheet uses it rounded to an integer.
+    store
+        A :class:`~lstm_backtrader.backtests.report.pieces.PieceStore`: the sentences are read
+        back from it (a JSON list) when the records, code and library versions are unchanged,
+        without importing quantstats.
 
     Returns
     -------
@@ -415,6 +463,21 @@ def tearsheet_differences(
         calendar time, 1051 days / 365.25 = 2.877 years (LSTM 53.76%, Buy & hold 128.04%)."``;
         empty when every shared figure agrees (or the strategy never traded).
     """
-    figures = tearsheet_comparison(strategy_record, benchmark_record, periods_per_year)
-    inputs = tearsheet_inputs(strategy_record.returns, benchmark_record.returns, periods_per_year)
-    return difference_sentences(figures, inputs.bars, inputs.periods_per_year, periods_per_year)
+
+    def render() -> bytes:
+        figures = tearsheet_comparison(strategy_record, benchmark_record, periods_per_year)
+        bars = tearsheet_inputs(strategy_record.returns, benchmark_record.returns, periods_per_year)
+        sentences = difference_sentences(
+            figures, bars.bars, bars.periods_per_year, periods_per_year
+        )
+        return json.dumps(sentences, ensure_ascii=False).encode("utf-8")
+
+    records = [
+        {f: getattr(r, f) for f in ("name", "equity", "trades", "fills", "position")}
+        for r in (strategy_record, benchmark_record)
+    ]
+    inputs = {"records": records, "periods_per_year": float(periods_per_year)}
+    text = cached(
+        store, "tearsheet-notes", "json", render, inputs, code=NOTES_CODE, packages=PIECE_PACKAGES
+    )
+    return [str(s) for s in json.loads(text.decode("utf-8"))]
