@@ -71,7 +71,7 @@ class WalkForwardSpec:
     expanding: bool = False
     gap: int | None = None
     warm_start: bool = True
-    warm_start_epochs: int = 2
+    warm_start_epochs: int = 1
 
     def __post_init__(self) -> None:
         _check_int("train_bars", self.train_bars, 1)
