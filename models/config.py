@@ -68,6 +68,9 @@ LSTM_FIELDS: tuple[str, ...] = (
     "learning_rate", "validation_fraction", "patience", "seed",
 )  # fmt: skip
 
+#: The target settings (kinds forecasting more than the return use them as hyperparameters).
+TARGET_SETTINGS: tuple[str, ...] = ("target", "vol_estimator", "direction_threshold")
+
 #: What a value of ``estimator_params`` may be (TOML scalars).
 Scalar = int | float | str | bool
 

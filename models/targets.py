@@ -39,6 +39,10 @@ VAR_FLOOR = 1e-10
 
 _LN2 = float(np.log(2.0))
 
+#: Probability forecasts are kept in [PROB_EPS, 1 - PROB_EPS] (a float32 sigmoid saturates at
+#: exactly 0 or 1, where the log loss is infinite); also the clip of the training loss.
+PROB_EPS = 1e-7
+
 #: target -> the stem of its label and forecast names.
 STEMS: dict[str, str] = {"return": "fwd_ret", "direction": "fwd_up", "volatility": "fwd_logvol"}
 
