@@ -62,14 +62,15 @@ PLUGIN_FIELDS: dict[str, str] = {
     "estimator_params": "sklearn",
 }
 
-#: The hyperparameters of the stacked LSTM (kind ``'lstm'``); kind ``'keras'`` adds ``builder``.
-LSTM_FIELDS: tuple[str, ...] = (
-    "lookback", "horizon", "features", "units", "dropout", "epochs", "batch_size",
-    "learning_rate", "validation_fraction", "patience", "seed",
-)  # fmt: skip
-
 #: The target settings (kinds forecasting more than the return use them as hyperparameters).
 TARGET_SETTINGS: tuple[str, ...] = ("target", "vol_estimator", "direction_threshold")
+
+#: The hyperparameters of the stacked LSTM (kind ``'lstm'``); kind ``'keras'`` adds ``builder``
+#: (and forecasts the return only: :data:`KIND_TARGETS`).
+LSTM_FIELDS: tuple[str, ...] = (
+    "lookback", "horizon", "features", "units", "dropout", "epochs", "batch_size",
+    "learning_rate", "validation_fraction", "patience", "seed", *TARGET_SETTINGS,
+)  # fmt: skip
 
 #: What a value of ``estimator_params`` may be (TOML scalars).
 Scalar = int | float | str | bool

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import LSTM_FIELDS, TARGET_SETTINGS, ForecasterConfig
+from lstm_backtrader.models.config import LSTM_FIELDS, ForecasterConfig
 from lstm_backtrader.models.features import (
     check_candles,
     compute_features,
@@ -105,7 +105,7 @@ class LSTMForecaster(ConfiguredForecaster):
     """
 
     kind: ClassVar[str] = "lstm"
-    param_names: ClassVar[tuple[str, ...] | None] = (*LSTM_FIELDS, *TARGET_SETTINGS)
+    param_names: ClassVar[tuple[str, ...] | None] = LSTM_FIELDS
     supports_warm_start: ClassVar[bool] = True
     depends_on: ClassVar[tuple[str, ...]] = ("tensorflow", "keras")
 
