@@ -138,3 +138,18 @@ def test_garch_on_real_btc_is_stationary_and_plausible(btc_1d_raw: pd.DataFrame)
     pred = f.predict(btc_1d_raw.iloc[-425:]).dropna()
     assert len(pred) == 425 - f.context_bars + 1
     assert 0.01 < float(np.exp(pred.median())) < 0.08  # daily volatility of a few percent
+
+
+def test_garch_filter_matches_arch_own_forecast(btc_1d_raw: pd.DataFrame) -> None:
+    """With a long window the start value is forgotten: the forecast made at the last training
+    bar equals arch's own h-step variance forecast of the fitted model."""
+    from arch import arch_model
+
+    train = btc_1d_raw.iloc[-1100:-365]
+    f = GARCHForecaster(horizon=3, lookback=400).fit(train)
+    r = 100 * np.diff(np.log(train["close"].to_numpy()))
+    res = arch_model(r, mean="Constant", vol="GARCH", p=1, q=1, rescale=False).fit(disp="off")
+    expected = 0.5 * np.log(
+        res.forecast(horizon=3, reindex=False).variance.to_numpy()[-1].sum() / 1e4
+    )
+    assert f.predict(train).iloc[-1] == pytest.approx(expected, abs=1e-6)
