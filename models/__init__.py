@@ -1,4 +1,5 @@
-"""LSTM return forecasters, baselines and the walk-forward engine (pure Keras/NumPy/pandas).
+"""LSTM forecasters (return, direction, volatility targets), baselines and the walk-forward
+engine (pure Keras/NumPy/pandas).
 
 Exports are resolved lazily (module ``__getattr__``), so ``import lstm_backtrader.models`` imports
 neither TensorFlow nor Keras; they load only when a model is fitted, loaded or used for inference.
@@ -18,6 +19,15 @@ _EXPORTS: dict[str, str] = {
     "LSTMForecaster": "lstm_backtrader.models.lstm",
     "PersistenceForecaster": "lstm_backtrader.models.baselines",
     "DriftForecaster": "lstm_backtrader.models.baselines",
+    "BaseRateForecaster": "lstm_backtrader.models.baselines",
+    "EWMAForecaster": "lstm_backtrader.models.vol_baselines",
+    "HARForecaster": "lstm_backtrader.models.vol_baselines",
+    "GARCHForecaster": "lstm_backtrader.models.vol_baselines",
+    "LogisticForecaster": "lstm_backtrader.models.direction_baselines",
+    "target_series": "lstm_backtrader.models.targets",
+    "target_fwd_up": "lstm_backtrader.models.targets",
+    "target_fwd_logvol": "lstm_backtrader.models.targets",
+    "bar_variance": "lstm_backtrader.models.targets",
     "StandardScaler": "lstm_backtrader.models.scaling",
     "FEATURE_REGISTRY": "lstm_backtrader.models.features",
     "compute_features": "lstm_backtrader.models.features",

@@ -2,6 +2,12 @@
 
 * :class:`PersistenceForecaster` - forward return 0 ("tomorrow's price = today's").
 * :class:`DriftForecaster` - the training mean of ``target_fwd_ret_{h}``.
+* :class:`BaseRateForecaster` - the training share of ``target_fwd_up_{h}`` (target
+  ``'direction'``: the probability of "up" every bar).
+
+With ``target='volatility'`` (:mod:`~lstm_backtrader.models.targets`) persistence forecasts
+the last bar's variance for each of the next h bars, ``0.5 * log(h * var[t])``, and drift the
+training mean of ``target_fwd_logvol_{h}``.
 
 Every model result must be compared with these (docs/lstm.md): an LSTM that does not beat
 persistence out of sample has learned nothing usable.
@@ -18,21 +24,29 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.features import check_candles, hash_candles, target_fwd_ret
+from lstm_backtrader.models.config import TARGET_FIELDS, ForecasterConfig
+from lstm_backtrader.models.features import check_candles, hash_candles
 from lstm_backtrader.models.forecaster import ConfiguredForecaster
 from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
+from lstm_backtrader.models.targets import (
+    bar_variance,
+    forecast_name,
+    label_columns,
+    target_series,
+)
 
 logger = logging.getLogger(__name__)
 
 
 class BaselineForecaster(ConfiguredForecaster):
     """Shared plumbing of the constant baselines: fit, predict, save/load. Subclasses define
-    ``_fit_value``; only ``horizon`` and ``lookback`` are hyperparameters."""
+    ``_fit_value``; ``horizon``, ``lookback`` and the target settings are hyperparameters."""
 
     kind: ClassVar[str] = "baseline"
-    param_names: ClassVar[tuple[str, ...] | None] = ("horizon", "lookback")
+    param_names: ClassVar[tuple[str, ...] | None] = (
+        "horizon", "lookback", "target", "vol_estimator", "direction_threshold",
+    )  # fmt: skip
 
     @property
     def context_bars(self) -> int:
@@ -49,8 +63,8 @@ class BaselineForecaster(ConfiguredForecaster):
         -------
         self
         """
-        check_candles(candles, columns=("close",), what="fit candles")
-        y = target_fwd_ret(candles["close"], self.horizon).dropna()
+        check_candles(candles, columns=label_columns(self.config), what="fit candles")
+        y = target_series(candles, self.config).dropna()
         if y.empty:
             raise InputError(
                 f"fit: {len(candles)} bars hold no label for horizon {self.horizon}; give more bars"
@@ -67,28 +81,37 @@ class BaselineForecaster(ConfiguredForecaster):
         if not hasattr(self, "value_"):
             raise InputError(f"{type(self).__name__} is not fitted: call fit or load first")
 
+    def _values(self, candles: pd.DataFrame) -> np.ndarray:
+        """Forecasts of every bar (the constant fitted value)."""
+        return np.full(len(candles), self.value_)
+
     def predict(self, candles: pd.DataFrame) -> pd.Series:
-        """The constant forecast on every bar, named ``forecast_fwd_ret_{h}``."""
+        """The forecast of every bar, named ``forecast_fwd_{ret,up,logvol}_{h}``."""
         self._check_fitted()
         check_candles(candles, columns=(), what="predict candles")
         return pd.Series(
-            np.full(len(candles), self.value_),
-            index=candles.index,
-            name=f"forecast_fwd_ret_{self.horizon}",
+            self._values(candles), index=candles.index, name=forecast_name(self.config)
         )
 
     def predict_last(self, candles_tail: pd.DataFrame) -> float:
         """Forecast for the last bar."""
         self._check_fitted()
-        return self.value_
+        return float(self._values(candles_tail.iloc[-1:])[-1])
 
     def model_hash(self) -> str:
-        """SHA-256 of the kind and fitted value."""
+        """SHA-256 of the kind, fitted value and hyperparameters (the target settings only
+        when the target is not the return, so return baselines hash as before)."""
         self._check_fitted()
+        params = {k: v for k, v in self.get_params().items() if k in ("horizon", "lookback")}
         text = json.dumps(
-            {"kind": self.kind, "value": self.value_, **self.get_params()}, sort_keys=True
+            {"kind": self.kind, "value": self.value_, **params, **self._target_doc()},
+            sort_keys=True,
         )
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def _target_doc(self) -> dict[str, Any]:
+        doc = self.config.to_dict()
+        return {k: doc[k] for k in ("target", *TARGET_FIELDS) if k in doc}
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON sidecar ``path.with_suffix('.json')`` (no ``.keras`` for baselines)."""
@@ -130,18 +153,37 @@ class BaselineForecaster(ConfiguredForecaster):
 
 
 class PersistenceForecaster(BaselineForecaster):
-    """Forward return 0 on every bar (the random-walk / persistence baseline)."""
+    """Forward return 0 on every bar (the random-walk / persistence baseline); with
+    ``target='volatility'``, the last bar's range variance for each of the next h bars:
+    ``0.5 * log(h * bar_variance[t])``."""
 
     kind: ClassVar[str] = "persistence"
 
     def _fit_value(self, target: pd.Series) -> float:
         return 0.0
 
+    def _values(self, candles: pd.DataFrame) -> np.ndarray:
+        if self.config.target != "volatility":
+            return super()._values(candles)
+        var = bar_variance(candles, self.config.vol_estimator).to_numpy()
+        return 0.5 * np.log(int(self.horizon) * var)
+
 
 class DriftForecaster(BaselineForecaster):
     """The training mean of ``target_fwd_ret_{h}`` on every bar (random walk with drift)."""
 
     kind: ClassVar[str] = "drift"
+
+    def _fit_value(self, target: pd.Series) -> float:
+        return float(target.mean())
+
+
+class BaseRateForecaster(BaselineForecaster):
+    """The training share of "up" labels (``target_fwd_up_{h}``) as the probability of "up"
+    on every bar: the direction baseline a probability forecast must beat."""
+
+    kind: ClassVar[str] = "base_rate"
+    default_params: ClassVar[dict[str, Any]] = {"target": "direction"}
 
     def _fit_value(self, target: pd.Series) -> float:
         return float(target.mean())

@@ -19,7 +19,40 @@ from lstm_backtrader.models.infra.errors import InputError
 logger = logging.getLogger(__name__)
 
 #: Forecaster kinds :func:`~lstm_backtrader.models.factory.build_forecaster` knows.
-KINDS: tuple[str, ...] = ("lstm", "keras", "sklearn", "persistence", "drift")
+KINDS: tuple[str, ...] = (
+    "lstm", "keras", "sklearn", "persistence", "drift",
+    "ewma", "har", "garch", "base_rate", "logistic",
+)  # fmt: skip
+
+#: What a forecaster may forecast (``target``): the forward return, the probability that it
+#: exceeds ``direction_threshold``, or the log realised volatility (see
+#: :mod:`~lstm_backtrader.models.targets`).
+TARGETS: tuple[str, ...] = ("return", "direction", "volatility")
+
+#: kind -> the targets it forecasts.
+KIND_TARGETS: dict[str, tuple[str, ...]] = {
+    "lstm": TARGETS,
+    "keras": ("return",),
+    "sklearn": ("return",),
+    "persistence": ("return", "volatility"),
+    "drift": ("return", "volatility"),
+    "ewma": ("volatility",),
+    "har": ("volatility",),
+    "garch": ("volatility",),
+    "base_rate": ("direction",),
+    "logistic": ("direction",),
+}
+
+#: Per-bar range variance estimators of the volatility target (``vol_estimator``).
+VOL_ESTIMATORS: tuple[str, ...] = ("garman_klass", "parkinson")
+
+#: Fields used by one target only, left out of :meth:`ForecasterConfig.to_dict` with the
+#: ``target`` itself while the target is ``'return'`` (so return configurations, and their
+#: fold-cache keys, are those of before the targets existed).
+TARGET_FIELDS: dict[str, str] = {
+    "vol_estimator": "volatility",
+    "direction_threshold": "direction",
+}
 
 #: Fields used by one kind only, left out of :meth:`ForecasterConfig.to_dict` while at their
 #: default (so the configurations, and the fold-cache keys, of the other kinds never change).
@@ -29,10 +62,14 @@ PLUGIN_FIELDS: dict[str, str] = {
     "estimator_params": "sklearn",
 }
 
-#: The hyperparameters of the stacked LSTM (kind ``'lstm'``); kind ``'keras'`` adds ``builder``.
+#: The target settings (kinds forecasting more than the return use them as hyperparameters).
+TARGET_SETTINGS: tuple[str, ...] = ("target", "vol_estimator", "direction_threshold")
+
+#: The hyperparameters of the stacked LSTM (kind ``'lstm'``); kind ``'keras'`` adds ``builder``
+#: (and forecasts the return only: :data:`KIND_TARGETS`).
 LSTM_FIELDS: tuple[str, ...] = (
     "lookback", "horizon", "features", "units", "dropout", "epochs", "batch_size",
-    "learning_rate", "validation_fraction", "patience", "seed",
+    "learning_rate", "validation_fraction", "patience", "seed", *TARGET_SETTINGS,
 )  # fmt: skip
 
 #: What a value of ``estimator_params`` may be (TOML scalars).
@@ -51,7 +88,10 @@ class ForecasterConfig:
     kind
         ``'lstm'``; ``'keras'`` (a Keras network from ``builder``, trained like the LSTM);
         ``'sklearn'`` (a scikit-learn regressor ``estimator`` on the flattened windows); the
-        baselines ``'persistence'``, ``'drift'``.
+        baselines ``'persistence'``, ``'drift'``; the volatility baselines ``'ewma'``,
+        ``'har'``, ``'garch'`` and the direction baselines ``'base_rate'``, ``'logistic'``
+        (:mod:`~lstm_backtrader.models.vol_baselines`,
+        :mod:`~lstm_backtrader.models.direction_baselines`).
     lookback
         Bars per input window (the window ending at bar t holds bars t-lookback+1..t).
     horizon
@@ -82,6 +122,19 @@ class ForecasterConfig:
         fitted state is arrays (linear models: no pickle is ever written).
     estimator_params
         Kind ``'sklearn'``: keyword arguments of ``estimator`` (a TOML table).
+    target
+        What is forecast at the close of bar t (:mod:`~lstm_backtrader.models.targets`):
+        ``'return'`` (default: ``target_fwd_ret_{h}``), ``'direction'`` (the probability of
+        ``target_fwd_up_{h}``: the next h-bar log return exceeds ``direction_threshold``) or
+        ``'volatility'`` (``target_fwd_logvol_{h}``, log realised volatility of the next h
+        bars). :data:`KIND_TARGETS` says which kinds forecast which targets.
+    vol_estimator
+        Target ``'volatility'``: the per-bar range variance, ``'garman_klass'`` (default) or
+        ``'parkinson'``.
+    direction_threshold
+        Target ``'direction'``: the log return the next h bars must exceed to count as "up"
+        (default 0.0). A backtest sets it to the round-trip trading cost, so "up" means "a long
+        trade would have paid its costs".
     """
 
     kind: str = "lstm"
@@ -99,6 +152,9 @@ class ForecasterConfig:
     builder: str | None = None
     estimator: str | None = None
     estimator_params: tuple[tuple[str, Scalar], ...] = ()
+    target: str = "return"
+    vol_estimator: str = "garman_klass"
+    direction_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         # normalise lists (from JSON) to tuples so configs hash and compare equal
@@ -131,6 +187,7 @@ class ForecasterConfig:
                 raise InputError(
                     f"config field {name!r} is for kind {kind!r}, not {self.kind!r}: remove it"
                 )
+        self._check_target()
         for name in ("lookback", "horizon", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -157,6 +214,40 @@ class ForecasterConfig:
                 f"config field 'learning_rate' is {self.learning_rate!r}: use a positive number"
             )
 
+    def _check_target(self) -> None:
+        """``target``, ``vol_estimator`` and ``direction_threshold``: valid, and used."""
+        if self.target not in TARGETS:
+            raise InputError(
+                f"config field 'target' is {self.target!r}: use one of {', '.join(TARGETS)}"
+            )
+        allowed = KIND_TARGETS[self.kind]
+        if self.target not in allowed:
+            raise InputError(
+                f"config field 'target' is {self.target!r}: kind {self.kind!r} forecasts "
+                f"{' or '.join(allowed)}"
+            )
+        if self.vol_estimator not in VOL_ESTIMATORS:
+            raise InputError(
+                f"config field 'vol_estimator' is {self.vol_estimator!r}: use one of "
+                f"{', '.join(VOL_ESTIMATORS)}"
+            )
+        threshold = self.direction_threshold
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not math.isfinite(threshold)
+        ):
+            raise InputError(
+                f"config field 'direction_threshold' is {threshold!r}: use a finite log return"
+            )
+        object.__setattr__(self, "direction_threshold", float(threshold))
+        for name, target in TARGET_FIELDS.items():
+            if self.target != target and getattr(self, name) != _DEFAULTS[name]:
+                raise InputError(
+                    f"config field {name!r} is for target {target!r}, not {self.target!r}: "
+                    "remove it"
+                )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (tuples become lists; a kind's own fields only when
         that kind uses them)."""
@@ -167,6 +258,11 @@ class ForecasterConfig:
         for name, kind in PLUGIN_FIELDS.items():
             if self.kind != kind:
                 del out[name]
+        for name, target in TARGET_FIELDS.items():
+            if self.target != target:
+                del out[name]
+        if self.target == "return":
+            del out["target"]
         return out
 
     @classmethod
@@ -193,3 +289,6 @@ class ForecasterConfig:
     def replace(self, **changes: Any) -> ForecasterConfig:
         """A copy with some fields changed (validated)."""
         return ForecasterConfig.from_dict({**self.to_dict(), **changes})
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(ForecasterConfig)}

@@ -10,13 +10,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from lstm_backtrader.models.baselines import DriftForecaster, PersistenceForecaster
+from lstm_backtrader.models.baselines import (
+    BaseRateForecaster,
+    DriftForecaster,
+    PersistenceForecaster,
+)
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.direction_baselines import LogisticForecaster
 from lstm_backtrader.models.infra.errors import ModelFileError
 from lstm_backtrader.models.keras_forecaster import KerasForecaster
 from lstm_backtrader.models.lstm import LSTMForecaster
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path
 from lstm_backtrader.models.sklearn_forecaster import SklearnForecaster
+from lstm_backtrader.models.vol_baselines import EWMAForecaster, GARCHForecaster, HARForecaster
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +33,11 @@ BUILTIN: dict[str, type[Any]] = {
     "sklearn": SklearnForecaster,
     "persistence": PersistenceForecaster,
     "drift": DriftForecaster,
+    "ewma": EWMAForecaster,
+    "har": HARForecaster,
+    "garch": GARCHForecaster,
+    "base_rate": BaseRateForecaster,
+    "logistic": LogisticForecaster,
 }
 
 
@@ -36,8 +47,7 @@ def build_forecaster(config: ForecasterConfig) -> Any:
 
 
 def load_forecaster(path: str | Path) -> Any:
-    """Load a saved forecaster of any built-in kind (LSTM, keras, sklearn, persistence, drift)
-    from ``path``."""
+    """Load a saved forecaster of any built-in kind (:data:`BUILTIN`) from ``path``."""
     kind = read_sidecar(path).get("kind")
     cls = BUILTIN.get(kind)  # type: ignore[arg-type]
     if cls is None:

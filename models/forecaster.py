@@ -89,6 +89,8 @@ class ConfiguredForecaster:
     supports_warm_start: ClassVar[bool] = False
     #: Distributions whose versions key the fold cache beside numpy and pandas.
     depends_on: ClassVar[tuple[str, ...]] = ()
+    #: Config fields this kind sets unless given (e.g. ``target`` of a volatility baseline).
+    default_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: ForecasterConfig | None = None, **params: Any) -> None:
         if config is not None and config.kind != self.kind:
@@ -102,7 +104,7 @@ class ConfiguredForecaster:
                 f"known: {', '.join(self._names())}"
             )
         if config is None:
-            config = ForecasterConfig(kind=self.kind, **params)
+            config = ForecasterConfig(kind=self.kind, **{**self.default_params, **params})
         elif params:
             config = config.replace(**params)
         self.config = self._normalise(config)

@@ -25,7 +25,6 @@ from lstm_backtrader.models.features import (
     hash_candles,
     ohlcv_feature_matrix,
     rows_covered,
-    target_fwd_ret,
     valid_window_ends,
 )
 from lstm_backtrader.models.forecaster import ConfiguredForecaster
@@ -33,6 +32,13 @@ from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.fileio import atomic_write, sha256_file
 from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
 from lstm_backtrader.models.scaling import StandardScaler
+from lstm_backtrader.models.targets import (
+    PROB_EPS,
+    forecast_name,
+    label_columns,
+    target_name,
+    target_series,
+)
 from lstm_backtrader.models.tfload import ensure_tf_usable, load_tf
 from lstm_backtrader.models.weights import remember_saved, saved_weights, weights_hash
 
@@ -55,7 +61,9 @@ def _quiet_retracing_warning() -> None:
 
 
 class LSTMForecaster(ConfiguredForecaster):
-    """Stacked LSTM forecasting ``target_fwd_ret_{horizon}`` from windows of causal features.
+    """Stacked LSTM forecasting ``target_fwd_ret_{horizon}`` from windows of causal features
+    (or, by ``target``, the probability of ``target_fwd_up_{h}``: sigmoid output, binary
+    cross-entropy, unscaled labels; or ``target_fwd_logvol_{h}``: standardised, MSE).
 
     Parameters
     ----------
@@ -125,7 +133,8 @@ class LSTMForecaster(ConfiguredForecaster):
         from lstm_backtrader.models.trainer import Architecture
 
         cfg = self.config
-        return Architecture(cfg.lookback, int(n_features), cfg.units, float(cfg.dropout))
+        out = "sigmoid" if cfg.target == "direction" else "linear"
+        return Architecture(cfg.lookback, int(n_features), cfg.units, float(cfg.dropout), None, out)
 
     @staticmethod
     def _initial_weights(source: LSTMForecaster | str | Path) -> list[np.ndarray]:
@@ -175,12 +184,12 @@ class LSTMForecaster(ConfiguredForecaster):
         """
         ensure_tf_usable()
         cfg = self.config
-        check_candles(candles, columns=("close",), what="fit candles")
+        check_candles(candles, columns=label_columns(cfg), what="fit candles")
         n_epochs = cfg.epochs if epochs is None else int(epochs)
         if n_epochs < 1:
             raise InputError(f"fit: epochs is {epochs!r}: use an integer >= 1")
         feats = compute_features(candles, cfg.features).to_numpy(dtype="float64")
-        y = target_fwd_ret(candles["close"], cfg.horizon).to_numpy()
+        y = target_series(candles, cfg).to_numpy()
         ends = valid_window_ends(feats, cfg.lookback)
         ends = ends[np.isfinite(y[ends])]
         n = len(ends)
@@ -199,8 +208,10 @@ class LSTMForecaster(ConfiguredForecaster):
         scaler = StandardScaler().fit(feats[rows_covered(train_ends, cfg.lookback, len(feats))])
         z = scaler.transform(feats).astype("float32")
         y_train = y[train_ends]
-        t_mean = float(np.mean(y_train))
-        t_std = float(np.std(y_train))
+        if cfg.target == "direction":  # 0/1 labels against the sigmoid output, unscaled
+            t_mean, t_std = 0.0, 1.0
+        else:
+            t_mean, t_std = float(np.mean(y_train)), float(np.std(y_train))
         if not t_std > 0:
             t_std = 1.0
         x_tr = gather_windows(z, train_ends, cfg.lookback)
@@ -301,7 +312,12 @@ class LSTMForecaster(ConfiguredForecaster):
         fn = self._inference_fn()
         with self._bound():
             out = predict_windows(windows, fn)
-        return out * self.target_std_ + self.target_mean_
+        return self._to_target(out)
+
+    def _to_target(self, out: Any) -> Any:
+        """Network outputs in target units (probabilities clipped to [PROB_EPS, 1-PROB_EPS])."""
+        out = out * self.target_std_ + self.target_mean_
+        return np.clip(out, PROB_EPS, 1 - PROB_EPS) if self.config.target == "direction" else out
 
     def predict(self, candles: pd.DataFrame) -> pd.Series:
         """Forecast of ``target_fwd_ret_{h}`` known at the close of each bar.
@@ -320,7 +336,7 @@ class LSTMForecaster(ConfiguredForecaster):
         out = np.full(len(candles), np.nan)
         if len(ends):
             out[ends] = self._infer(gather_windows(z, ends, int(self.lookback)))
-        return pd.Series(out, index=candles.index, name=f"forecast_fwd_ret_{self.horizon}")
+        return pd.Series(out, index=candles.index, name=forecast_name(self.config))
 
     def predict_last(self, candles_tail: pd.DataFrame) -> float:
         """Forecast for the last bar of ``candles_tail`` (fast path for a per-bar ``next()``).
@@ -355,7 +371,7 @@ class LSTMForecaster(ConfiguredForecaster):
         self._inference_fn()
         with self._bound() as pred:
             res = pred.call_one(window[None, :, :])
-        return float(np.float64(res[0, 0]) * self.target_std_ + self.target_mean_)
+        return float(self._to_target(np.float64(res[0, 0])))
 
     def model_hash(self) -> str:
         """SHA-256 of the fitted weights (identical weights <=> identical hash)."""
@@ -405,7 +421,7 @@ class LSTMForecaster(ConfiguredForecaster):
                 "features": list(self.features),
                 "scaler": self.scaler_.to_dict(),
                 "target": {
-                    "name": f"target_fwd_ret_{self.horizon}",
+                    "name": target_name(self.config),
                     "mean": self.target_mean_,
                     "std": self.target_std_,
                 },

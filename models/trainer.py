@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from lstm_backtrader.models.targets import PROB_EPS
 from lstm_backtrader.models.tfload import load_tf
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ class Architecture:
     dropout: float
     #: A user's network builder (``ForecasterConfig.builder``) instead of the stacked LSTM.
     builder: str | None = None
+    #: ``'linear'`` (a standardised return or log volatility, MSE) or ``'sigmoid'`` (the
+    #: probability of "up", binary cross-entropy): part of every trainer and predictor key,
+    #: so the return target's traces are the same as before the other targets existed.
+    output: str = "linear"
 
 
 def _built_by_user(arch: Architecture, seed: int) -> Any:
@@ -98,9 +103,13 @@ def build_network(arch: Architecture, seed: int) -> Any:
         )
         if arch.dropout > 0:
             layers.append(keras.layers.Dropout(arch.dropout, seed=s + 4, name=f"dropout_{i}"))
+    sigmoid = arch.output == "sigmoid"
     layers.append(
         keras.layers.Dense(
-            1, kernel_initializer=init.GlorotUniform(seed=int(seed) + 9), name="fwd_ret"
+            1,
+            activation="sigmoid" if sigmoid else None,
+            kernel_initializer=init.GlorotUniform(seed=int(seed) + 9),
+            name="fwd_up" if sigmoid else "fwd_ret",
         )
     )
     return keras.Sequential(layers, name="lstm_forecaster")
@@ -135,11 +144,18 @@ class Trainer:
         x_spec = tf.TensorSpec([b, lb, nf], tf.float32)
         v_spec = tf.TensorSpec([b], tf.float32)
 
+        sigmoid = arch.output == "sigmoid"
+
         @tf.function(input_signature=[x_spec, v_spec, v_spec])
         def train_step(x: Any, y: Any, w: Any) -> Any:
             with tf.GradientTape() as tape:
                 pred = model(x, training=True)[:, 0]
-                loss = tf.reduce_sum(w * tf.square(pred - y)) / tf.reduce_sum(w)
+                if sigmoid:  # weighted binary cross-entropy, clipped like Keras'
+                    p = tf.clip_by_value(pred, PROB_EPS, 1.0 - PROB_EPS)
+                    per = -(y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p))
+                else:
+                    per = tf.square(pred - y)
+                loss = tf.reduce_sum(w * per) / tf.reduce_sum(w)
             grads = tape.gradient(loss, model.trainable_variables)
             opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             return loss
@@ -228,7 +244,11 @@ class Trainer:
 
     def _val_loss(self, validation: tuple[np.ndarray, np.ndarray]) -> float:
         pred = np.asarray(self._eval_step(validation[0]))[:, 0].astype("float64")
-        return float(np.mean((pred - validation[1].astype("float64")) ** 2))
+        y = validation[1].astype("float64")
+        if self.arch.output == "sigmoid":  # binary cross-entropy
+            p = np.clip(pred, PROB_EPS, 1.0 - PROB_EPS)
+            return float(np.mean(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))))
+        return float(np.mean((pred - y) ** 2))
 
 
 class Predictor:

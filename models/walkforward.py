@@ -32,12 +32,7 @@ import pandas as pd
 
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.factory import BUILTIN
-from lstm_backtrader.models.features import (
-    check_candles,
-    check_feature_names,
-    hash_candles,
-    target_fwd_ret,
-)
+from lstm_backtrader.models.features import check_candles, check_feature_names, hash_candles
 from lstm_backtrader.models.fold import (
     FoldPayload,
     FoldTask,
@@ -50,6 +45,7 @@ from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.executor import Executor
 from lstm_backtrader.models.metrics import directional_accuracy, rmse
 from lstm_backtrader.models.schedule import FoldPlan, WalkForwardSpec
+from lstm_backtrader.models.targets import forecast_name, label_columns, target_series
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +78,12 @@ class WalkForwardResult:
     Attributes
     ----------
     forecasts
-        ``forecast_fwd_ret_{h}`` over the whole input index; NaN before the first fold.
+        ``forecast_fwd_ret_{h}`` (``forecast_fwd_up_{h}``, ``forecast_fwd_logvol_{h}`` for
+        the other targets) over the whole input index; NaN before the first fold.
     folds
         One row per fold, columns :data:`FOLD_COLUMNS` (rmse and directional accuracy against
-        the realised ``target_fwd_ret_{h}`` where it is known).
+        the realised ``target_fwd_ret_{h}`` - or the config's target - where it is known;
+        see :func:`_fold_metrics`).
     fold_id
         Per bar: the fold whose model made the forecast (-1 before the first model).
     model_cutoff
@@ -116,12 +114,22 @@ class WalkForwardResult:
         )
 
 
-def _fold_metrics(forecast: np.ndarray, realised: np.ndarray) -> tuple[float, float]:
-    """RMSE and directional accuracy over the bars where both are known (NaN if none)."""
+def _fold_metrics(
+    forecast: np.ndarray, realised: np.ndarray, target: str = "return"
+) -> tuple[float, float]:
+    """RMSE and directional accuracy over the bars where both are known (NaN if none).
+
+    For target ``'direction'`` the RMSE is the root Brier score and the accuracy that of the
+    call ``p > 0.5``; for ``'volatility'`` the RMSE is in log-volatility units and there is no
+    directional accuracy (NaN)."""
     ok = np.isfinite(forecast) & np.isfinite(realised)
     if not ok.any():
         return float("nan"), float("nan")
     f, r = forecast[ok], realised[ok]
+    if target == "direction":
+        return float(rmse(f, r)), float(np.mean((f > 0.5) == (r > 0.5)))
+    if target == "volatility":
+        return float(rmse(f, r)), float("nan")
     return float(rmse(f, r)), float(directional_accuracy(f, r))
 
 
@@ -210,16 +218,15 @@ class WalkForward:
     # ------------------------------------------------------------------ run
     def run(self, candles: pd.DataFrame) -> WalkForwardResult:
         """Walk forward over ``candles`` and return the combined out-of-sample forecasts."""
-        check_candles(candles, columns=("close",), what="walk-forward candles")
+        check_candles(candles, columns=label_columns(self.config), what="walk-forward candles")
         features = getattr(self.config, "features", ())
         check_feature_names(features, candles.columns)  # before any training
         n = len(candles)
         plans = self.plan(n)
-        h = int(self.config.horizon)
         fc = np.full(n, np.nan)
         fold_id = np.full(n, -1, dtype=np.int64)
         cutoff_pos = np.full(n, -1, dtype=np.int64)
-        realised = target_fwd_ret(candles["close"], h).to_numpy()
+        realised = target_series(candles, self.config).to_numpy()
         rows: list[dict[str, Any]] = []
         if not plans:
             logger.warning(
@@ -253,7 +260,9 @@ class WalkForward:
                 parent_path = row.pop("_model_path")
                 model_paths.append(parent_path if store.cached else None)
                 parent_hash = row["model_hash"]
-                row["rmse"], row["directional_accuracy"] = _fold_metrics(fc[sl], realised[sl])
+                row["rmse"], row["directional_accuracy"] = _fold_metrics(
+                    fc[sl], realised[sl], self.config.target
+                )
                 rows.append(row)
                 logger.info(
                     "fold %d/%d %s..%s epochs=%s val_loss=%.4g rmse=%.4g %s in %.1fs",
@@ -277,7 +286,7 @@ class WalkForward:
         age = np.where(has, np.arange(n) - cutoff_pos, -1)
         folds = pd.DataFrame(rows, columns=list(FOLD_COLUMNS))
         return WalkForwardResult(
-            forecasts=pd.Series(fc, index=index, name=f"forecast_fwd_ret_{h}"),
+            forecasts=pd.Series(fc, index=index, name=forecast_name(self.config)),
             folds=folds,
             fold_id=pd.Series(fold_id, index=index, name="fold"),
             model_cutoff=cutoff_ts,

@@ -7,6 +7,10 @@ Two families live here:
   binomial test), the information coefficient (Spearman) and the Diebold–Mariano test with the
   Harvey–Leybourne–Newbold small-sample correction. :func:`forecast_metrics` bundles them, with an
   optional baseline forecast (persistence = 0 for returns).
+* **Probability and volatility forecast metrics** (:mod:`.target_metrics`): log loss, Brier
+  score and reliability table of a direction probability; QLIKE and MSE on log variance of a
+  log-volatility forecast; each against a baseline with the DM/HLN test of the per-bar loss
+  differential (:func:`diebold_mariano_losses`); :func:`target_metrics` picks by target.
 * **Strategy statistics** on per-bar simple returns: Sharpe ratio (per bar or annualised for a 24/7
   market), Probabilistic Sharpe Ratio, Minimum Track Record Length, expected maximum Sharpe of
   ``N`` trials and the Deflated Sharpe Ratio. Each has a ``*_from_moments`` variant so published
@@ -45,6 +49,7 @@ from lstm_backtrader.models.metrics.forecast import (
     InformationCoefficient,
     always_up_rate,
     diebold_mariano,
+    diebold_mariano_losses,
     directional_accuracy,
     directional_test,
     forecast_metrics,
@@ -67,8 +72,31 @@ from lstm_backtrader.models.metrics.sharpe import (
     sharpe_ratio,
     sharpe_stats,
 )
+from lstm_backtrader.models.metrics.target_metrics import (
+    ProbabilityMetrics,
+    VolatilityMetrics,
+    brier_score,
+    log_loss,
+    mse_log_var,
+    probability_metrics,
+    qlike,
+    reliability_table,
+    target_metrics,
+    volatility_metrics,
+)
 
 __all__ = [
+    "ProbabilityMetrics",
+    "VolatilityMetrics",
+    "brier_score",
+    "diebold_mariano_losses",
+    "log_loss",
+    "mse_log_var",
+    "probability_metrics",
+    "qlike",
+    "reliability_table",
+    "target_metrics",
+    "volatility_metrics",
     "EULER_MASCHERONI",
     "DMTest",
     "DirectionalTest",

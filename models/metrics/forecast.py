@@ -209,7 +209,8 @@ class DMTest:
     mean_loss_diff
         Mean of ``d_t = L(e_model,t) - L(e_base,t)``.
     loss
-        ``"squared"`` or ``"absolute"``.
+        ``"squared"`` or ``"absolute"`` (:func:`diebold_mariano`), or the name given to
+        :func:`diebold_mariano_losses`.
     alternative
         ``"two-sided"``, ``"less"`` (model better) or ``"greater"`` (model worse).
     """
@@ -277,12 +278,47 @@ def diebold_mariano(
             f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}"
         )
     em, eb = paired((e_model, "e_model"), (e_base, "e_base"))
-    t_len = len(em)
+    d = em**2 - eb**2 if loss == "squared" else np.abs(em) - np.abs(eb)
+    return _dm_of_differential(d, int(h), loss, alternative)
+
+
+def diebold_mariano_losses(
+    loss_model: ArrayLike,
+    loss_base: ArrayLike,
+    h: int = 1,
+    alternative: Literal["two-sided", "less", "greater"] = "two-sided",
+    loss: str = "custom",
+) -> DMTest:
+    """:func:`diebold_mariano` (with the HLN correction) of any per-bar losses: the loss
+    differential is ``d_t = loss_model[t] - loss_base[t]`` (e.g. log loss, Brier score, QLIKE).
+
+    Parameters
+    ----------
+    loss_model, loss_base
+        Per-bar losses of the model and of the base forecast on the same bars (pairs with a
+        NaN dropped).
+    h, alternative
+        As for :func:`diebold_mariano`.
+    loss
+        The loss's name, recorded in :attr:`DMTest.loss`.
+    """
+    if not isinstance(h, int | np.integer) or h < 1:
+        raise InputError(f"h must be an integer >= 1, got {h!r}")
+    if alternative not in ("two-sided", "less", "greater"):
+        raise InputError(
+            f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}"
+        )
+    lm, lb = paired((loss_model, "loss_model"), (loss_base, "loss_base"))
+    return _dm_of_differential(lm - lb, int(h), loss, alternative)
+
+
+def _dm_of_differential(d: np.ndarray, h: int, loss: str, alternative: str) -> DMTest:
+    """The DM statistic with the HLN correction of the loss differential ``d``."""
+    t_len = len(d)
     require(t_len, max(3, h + 1), f"diebold_mariano(h={h})")
     hln = (t_len + 1 - 2 * h + h * (h - 1) / t_len) / t_len
     if hln <= 0:
         raise InputError(f"diebold_mariano: T={t_len} is too short for horizon h={h}")
-    d = em**2 - eb**2 if loss == "squared" else np.abs(em) - np.abs(eb)
     d_bar = float(np.mean(d))
     result = {
         "n": t_len,
