@@ -286,7 +286,7 @@ class ForecasterConfig:
         if self.mc_dropout == 1:
             raise InputError("config field 'mc_dropout' is 1: use 0 (off) or >= 2 samples")
         if self.mc_dropout and not float(self.dropout) > 0:
-            raise InputError("config field 'mc_dropout' needs dropout > 0: set dropout or remove it")
+            raise InputError("config field 'mc_dropout' needs dropout > 0: set dropout or drop it")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (tuples become lists; a kind's own fields only when

@@ -63,8 +63,10 @@ class IntervalSpec:
 
     def __post_init__(self) -> None:
         level = self.level
-        if isinstance(level, bool) or not isinstance(level, int | float) or not (
-            level == 0 or 0 < level < 1
+        if (
+            isinstance(level, bool)
+            or not isinstance(level, int | float)
+            or not (level == 0 or 0 < level < 1)
         ):
             raise InputError(f"interval level is {level!r}: use 0 (off) or 0 < level < 1")
         object.__setattr__(self, "level", float(level))
