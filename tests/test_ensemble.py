@@ -130,3 +130,14 @@ def test_bad_uncertainty_settings_are_one_line_errors(
     with pytest.raises(InputError) as err:
         ForecasterConfig(**changes)  # type: ignore[arg-type]
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cold_ensemble_folds_through_the_executor_equal_serial(
+    series: pd.DataFrame, procs: ProcessExecutor
+) -> None:
+    cold = WalkForwardSpec(train_bars=TRAIN, retrain_every=EVERY, warm_start=False)
+    cfg = ForecasterConfig(**LSTM, ensemble=2)  # type: ignore[arg-type]
+    serial = WalkForward(cfg, cold).run(series)
+    par = WalkForward(cfg, cold, executor=procs).run(series)
+    pd.testing.assert_frame_equal(par.frame(), serial.frame(), check_exact=True)
+    assert (serial.spread.iloc[TRAIN:] > 0).all()  # type: ignore[union-attr]
