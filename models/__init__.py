@@ -37,6 +37,12 @@ _EXPORTS: dict[str, str] = {
     "WalkForward": "lstm_backtrader.models.walkforward",
     "WalkForwardResult": "lstm_backtrader.models.walkforward",
     "train_fold": "lstm_backtrader.models.fold",
+    "IntervalSpec": "lstm_backtrader.models.conformal",
+    "conformal_intervals": "lstm_backtrader.models.conformal",
+    "interval_coverage": "lstm_backtrader.models.conformal",
+    "interval_width": "lstm_backtrader.models.conformal",
+    "member_seed": "lstm_backtrader.models.ensemble",
+    "mc_dropout_predict": "lstm_backtrader.models.mcdropout",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -62,6 +62,14 @@ PLUGIN_FIELDS: dict[str, str] = {
     "estimator_params": "sklearn",
 }
 
+#: Uncertainty settings (seed ensemble, MC dropout), left out of :meth:`ForecasterConfig.to_dict`
+#: while at their defaults (1 member, no MC dropout), so today's configurations and fold-cache
+#: keys never change; the kinds that may use them (seeded networks; MC dropout: the LSTM only).
+UNCERTAINTY_FIELDS: dict[str, tuple[str, ...]] = {
+    "ensemble": ("lstm", "keras"),
+    "mc_dropout": ("lstm",),
+}
+
 #: The target settings (kinds forecasting more than the return use them as hyperparameters).
 TARGET_SETTINGS: tuple[str, ...] = ("target", "vol_estimator", "direction_threshold")
 
@@ -70,6 +78,7 @@ TARGET_SETTINGS: tuple[str, ...] = ("target", "vol_estimator", "direction_thresh
 LSTM_FIELDS: tuple[str, ...] = (
     "lookback", "horizon", "features", "units", "dropout", "epochs", "batch_size",
     "learning_rate", "validation_fraction", "patience", "seed", *TARGET_SETTINGS,
+    *UNCERTAINTY_FIELDS,
 )  # fmt: skip
 
 #: What a value of ``estimator_params`` may be (TOML scalars).
@@ -135,6 +144,17 @@ class ForecasterConfig:
         Target ``'direction'``: the log return the next h bars must exceed to count as "up"
         (default 0.0). A backtest sets it to the round-trip trading cost, so "up" means "a long
         trade would have paid its costs".
+    ensemble
+        Seed ensemble: ``k >= 1`` networks per fold (default 1: one network, as before). Member
+        0 uses ``seed``, member ``i >= 1`` the seed
+        :func:`~lstm_backtrader.models.ensemble.member_seed` derives from ``seed`` with
+        :class:`numpy.random.SeedSequence`; the walk-forward forecast is the members' mean,
+        its ``spread`` their standard deviation (kinds ``'lstm'`` and ``'keras'``).
+    mc_dropout
+        Monte-Carlo dropout samples at inference (default 0: off; kind ``'lstm'`` with
+        ``dropout > 0``): the walk-forward forecast is the mean of ``mc_dropout`` seeded,
+        deterministic dropout passes, its ``spread`` their standard deviation
+        (:mod:`~lstm_backtrader.models.mcdropout`).
     """
 
     kind: str = "lstm"
@@ -155,6 +175,8 @@ class ForecasterConfig:
     target: str = "return"
     vol_estimator: str = "garman_klass"
     direction_threshold: float = 0.0
+    ensemble: int = 1
+    mc_dropout: int = 0
 
     def __post_init__(self) -> None:
         # normalise lists (from JSON) to tuples so configs hash and compare equal
@@ -188,6 +210,7 @@ class ForecasterConfig:
                     f"config field {name!r} is for kind {kind!r}, not {self.kind!r}: remove it"
                 )
         self._check_target()
+        self._check_uncertainty()
         for name in ("lookback", "horizon", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -248,6 +271,23 @@ class ForecasterConfig:
                     "remove it"
                 )
 
+    def _check_uncertainty(self) -> None:
+        """``ensemble`` and ``mc_dropout``: integers in range, on a kind that uses them."""
+        for name, low in (("ensemble", 1), ("mc_dropout", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise InputError(f"config field {name!r} is {value!r}: use an integer >= {low}")
+            kinds = UNCERTAINTY_FIELDS[name]
+            if value != _DEFAULTS[name] and self.kind not in kinds:
+                raise InputError(
+                    f"config field {name!r} is for kind {' or '.join(map(repr, kinds))}, "
+                    f"not {self.kind!r}: remove it"
+                )
+        if self.mc_dropout == 1:
+            raise InputError("config field 'mc_dropout' is 1: use 0 (off) or >= 2 samples")
+        if self.mc_dropout and not float(self.dropout) > 0:
+            raise InputError("config field 'mc_dropout' needs dropout > 0: set dropout or drop it")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (tuples become lists; a kind's own fields only when
         that kind uses them)."""
@@ -263,6 +303,9 @@ class ForecasterConfig:
                 del out[name]
         if self.target == "return":
             del out["target"]
+        for name in UNCERTAINTY_FIELDS:
+            if getattr(self, name) == _DEFAULTS[name]:
+                del out[name]
         return out
 
     @classmethod

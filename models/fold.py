@@ -20,6 +20,7 @@ from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.factory import build_forecaster
 from lstm_backtrader.models.forecaster import clone
 from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.mcdropout import mc_dropout_predict
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class FoldResult:
     model_path: str
     fit_seconds: float = float("nan")
     predict_seconds: float = float("nan")
+    #: Monte-Carlo dropout spread per forecast (``None`` without MC dropout).
+    spread: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,20 @@ def run_fold_task(task: FoldTask) -> FoldPayload:
             if p.is_file() and not p.name.startswith(".")
         }
     return FoldPayload(result=res, files=files)
+
+
+def forecast_slice(
+    model: Any, predict_candles: pd.DataFrame, first_forecast: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A fitted model's forecasts (and Monte-Carlo dropout spread, or ``None``) for the bars
+    of ``predict_candles`` from ``first_forecast`` on: the MC mean when the config's
+    ``mc_dropout`` > 0 (:mod:`~lstm_backtrader.models.mcdropout`), ``predict`` otherwise."""
+    pos = int(predict_candles.index.searchsorted(first_forecast))
+    samples = int(getattr(getattr(model, "config", None), "mc_dropout", 0) or 0)
+    if samples:
+        mean, spread = mc_dropout_predict(model, predict_candles, samples)
+        return mean.to_numpy(dtype="float64")[pos:], spread.to_numpy(dtype="float64")[pos:]
+    return model.predict(predict_candles).to_numpy(dtype="float64")[pos:], None
 
 
 def fresh_forecaster(forecaster: Any) -> Any:
@@ -133,8 +150,7 @@ def train_fold(
     path = Path(model_path)
     model.save(path)
     t_fit = time.perf_counter()
-    pos = int(predict_candles.index.searchsorted(first_forecast))
-    forecasts = model.predict(predict_candles).to_numpy(dtype="float64")[pos:]
+    forecasts, spread = forecast_slice(model, predict_candles, first_forecast)
     t_pred = time.perf_counter()
     return FoldResult(
         forecasts=forecasts,
@@ -145,4 +161,5 @@ def train_fold(
         model_path=str(path),
         fit_seconds=t_fit - t0,
         predict_seconds=t_pred - t_fit,
+        spread=spread,
     )

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,106 +30,56 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.conformal import IntervalSpec
+from lstm_backtrader.models.ensemble import member_params
 from lstm_backtrader.models.factory import BUILTIN
 from lstm_backtrader.models.features import check_candles, check_feature_names, hash_candles
 from lstm_backtrader.models.fold import (
     FoldPayload,
     FoldTask,
+    forecast_slice,
     fresh_forecaster,
     run_fold_task,
     train_fold,
 )
-from lstm_backtrader.models.foldstore import CACHE_VERSION, FoldStore, fold_key
+from lstm_backtrader.models.foldstore import CACHE_VERSION, FoldStore, fold_key, npy_bytes
 from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.executor import Executor
-from lstm_backtrader.models.metrics import directional_accuracy, rmse
+from lstm_backtrader.models.infra.fileio import atomic_write_bytes
 from lstm_backtrader.models.schedule import FoldPlan, WalkForwardSpec
 from lstm_backtrader.models.targets import forecast_name, label_columns, target_series
+from lstm_backtrader.models.wfresult import (
+    FOLD_COLUMNS,
+    ProgressFn,
+    WalkForwardResult,
+    combine_results,
+    fold_metrics,
+    spread_name,
+    with_intervals,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CACHE_VERSION", "FOLD_COLUMNS", "WalkForward", "WalkForwardResult", "train_fold"]
-
-FOLD_COLUMNS: tuple[str, ...] = (
-    "fold",
-    "train_start",
-    "train_end",
-    "first_forecast",
-    "last_forecast",
-    "val_loss",
-    "epochs",
-    "rmse",
-    "directional_accuracy",
-    "model_hash",
-    "seconds",
-    "fit_seconds",
-    "predict_seconds",
-    "cached",
-)
-
-ProgressFn = Callable[[int, int, dict[str, Any]], None]
+__all__ = [
+    "CACHE_VERSION", "FOLD_COLUMNS", "IntervalSpec", "WalkForward", "WalkForwardResult",
+    "train_fold",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
-class WalkForwardResult:
-    """Out-of-sample forecasts of a walk-forward run.
+class MemberTask:
+    """One ensemble member's whole walk-forward, for an executor (plain, picklable data)."""
 
-    Attributes
-    ----------
-    forecasts
-        ``forecast_fwd_ret_{h}`` (``forecast_fwd_up_{h}``, ``forecast_fwd_logvol_{h}`` for
-        the other targets) over the whole input index; NaN before the first fold.
-    folds
-        One row per fold, columns :data:`FOLD_COLUMNS` (rmse and directional accuracy against
-        the realised ``target_fwd_ret_{h}`` - or the config's target - where it is known;
-        see :func:`_fold_metrics`).
-    fold_id
-        Per bar: the fold whose model made the forecast (-1 before the first model).
-    model_cutoff
-        Per bar: timestamp of the last bar of that fold's training slice (NaT before).
-    age
-        Per bar: bars since that cutoff (-1 before the first model).
-    model_paths
-        Per fold: the saved model in the fold cache (``None`` without a ``cache_dir``, where
-        the models live in a temporary folder removed after the run).
-    """
-
-    forecasts: pd.Series
-    folds: pd.DataFrame
-    fold_id: pd.Series
-    model_cutoff: pd.Series
-    age: pd.Series
-    model_paths: tuple[str | None, ...] = ()
-
-    def frame(self) -> pd.DataFrame:
-        """The per-bar outputs side by side (forecast, fold, model_cutoff, age)."""
-        return pd.DataFrame(
-            {
-                "forecast": self.forecasts,
-                "fold": self.fold_id,
-                "model_cutoff": self.model_cutoff,
-                "age": self.age,
-            }
-        )
+    forecaster: Any
+    schedule: WalkForwardSpec
+    cache_dir: str | Path | None
+    candles: pd.DataFrame
 
 
-def _fold_metrics(
-    forecast: np.ndarray, realised: np.ndarray, target: str = "return"
-) -> tuple[float, float]:
-    """RMSE and directional accuracy over the bars where both are known (NaN if none).
-
-    For target ``'direction'`` the RMSE is the root Brier score and the accuracy that of the
-    call ``p > 0.5``; for ``'volatility'`` the RMSE is in log-volatility units and there is no
-    directional accuracy (NaN)."""
-    ok = np.isfinite(forecast) & np.isfinite(realised)
-    if not ok.any():
-        return float("nan"), float("nan")
-    f, r = forecast[ok], realised[ok]
-    if target == "direction":
-        return float(rmse(f, r)), float(np.mean((f > 0.5) == (r > 0.5)))
-    if target == "volatility":
-        return float(rmse(f, r)), float("nan")
-    return float(rmse(f, r)), float(directional_accuracy(f, r))
+def run_member(task: MemberTask) -> WalkForwardResult:
+    """Run one ensemble member's walk-forward (in any process)."""
+    wf = WalkForward(task.forecaster, task.schedule, cache_dir=task.cache_dir)
+    return wf.run(task.candles)
 
 
 @dataclass(frozen=True)
@@ -175,6 +124,7 @@ class WalkForward:
         cache_dir: str | Path | None = None,
         progress: ProgressFn | None = None,
         executor: Executor | None = None,
+        intervals: IntervalSpec | None = None,
     ) -> None:
         if schedule is not None and not isinstance(schedule, WalkForwardSpec):
             raise InputError(
@@ -185,6 +135,11 @@ class WalkForward:
         self.cache_dir = cache_dir
         self.progress = progress
         self.executor = executor
+        if intervals is not None and not isinstance(intervals, IntervalSpec):
+            raise InputError(
+                f"WalkForward intervals is a {type(intervals).__name__}: pass an IntervalSpec"
+            )
+        self.intervals = intervals
 
     def replace(self, **changes: Any) -> WalkForward:
         """A copy with some parameters changed (e.g. ``cache_dir``)."""
@@ -194,6 +149,7 @@ class WalkForward:
             "cache_dir": self.cache_dir,
             "progress": self.progress,
             "executor": self.executor,
+            "intervals": self.intervals,
         }
         return WalkForward(**{**params, **changes})
 
@@ -217,13 +173,29 @@ class WalkForward:
 
     # ------------------------------------------------------------------ run
     def run(self, candles: pd.DataFrame) -> WalkForwardResult:
-        """Walk forward over ``candles`` and return the combined out-of-sample forecasts."""
+        """Walk forward over ``candles`` and return the combined out-of-sample forecasts
+        (the members' mean and spread with an ensemble; intervals when :attr:`intervals`)."""
+        if int(getattr(self.config, "ensemble", 1)) > 1:
+            result = self._run_ensemble(candles)
+        else:
+            result = self._run_one(candles)
+        if self.intervals is None or not self.intervals.on:
+            return result
+        realised = target_series(candles, self.config).to_numpy(dtype="float64")
+        return with_intervals(
+            result, realised, int(self.config.horizon), self.config.target, self.intervals
+        )
+
+    def _run_one(self, candles: pd.DataFrame) -> WalkForwardResult:
+        """The walk-forward of one network (or baseline)."""
         check_candles(candles, columns=label_columns(self.config), what="walk-forward candles")
         features = getattr(self.config, "features", ())
         check_feature_names(features, candles.columns)  # before any training
         n = len(candles)
         plans = self.plan(n)
         fc = np.full(n, np.nan)
+        spread = np.full(n, np.nan)
+        has_spread = False
         fold_id = np.full(n, -1, dtype=np.int64)
         cutoff_pos = np.full(n, -1, dtype=np.int64)
         realised = target_series(candles, self.config).to_numpy()
@@ -255,12 +227,15 @@ class WalkForward:
                 )  # fmt: skip
                 sl = slice(plan.first_forecast, plan.stop)
                 fc[sl] = row.pop("_forecasts")
+                if "_spread" in row:
+                    spread[sl] = row.pop("_spread")
+                    has_spread = True
                 fold_id[sl] = plan.fold
                 cutoff_pos[sl] = plan.train_stop - 1
                 parent_path = row.pop("_model_path")
                 model_paths.append(parent_path if store.cached else None)
                 parent_hash = row["model_hash"]
-                row["rmse"], row["directional_accuracy"] = _fold_metrics(
+                row["rmse"], row["directional_accuracy"] = fold_metrics(
                     fc[sl], realised[sl], self.config.target
                 )
                 rows.append(row)
@@ -285,14 +260,43 @@ class WalkForward:
         cutoff_ts[has] = index[cutoff_pos[has]]
         age = np.where(has, np.arange(n) - cutoff_pos, -1)
         folds = pd.DataFrame(rows, columns=list(FOLD_COLUMNS))
+        name = forecast_name(self.config)
         return WalkForwardResult(
-            forecasts=pd.Series(fc, index=index, name=forecast_name(self.config)),
+            forecasts=pd.Series(fc, index=index, name=name),
             folds=folds,
             fold_id=pd.Series(fold_id, index=index, name="fold"),
             model_cutoff=cutoff_ts,
             age=pd.Series(age.astype(np.int64), index=index, name="age"),
             model_paths=tuple(model_paths),
+            spread=pd.Series(spread, index=index, name=spread_name(name)) if has_spread else None,
         )
+
+    def _run_ensemble(self, candles: pd.DataFrame) -> WalkForwardResult:
+        """k member walk-forwards (member i: :func:`member_params` i), combined per bar.
+
+        Without warm start each member runs its folds through the executor in turn; with
+        warm start the members' chains go to the executor side by side (member i warm starts
+        from member i of the previous fold). Same numbers either way."""
+        k = int(self.config.ensemble)
+        params = self.forecaster.get_params()
+        members = [type(self.forecaster)(**member_params(params, i)) for i in range(k)]
+        if self.progress is not None:
+            self.progress(-1, len(self.plan(len(candles))), {})
+        if self.executor is not None and self.warm:
+            tasks = [MemberTask(m, self.schedule, self.cache_dir, candles) for m in members]
+            logger.info("walk-forward: %d ensemble members on %s", k, self.executor.name)
+            results = list(self.executor.map(run_member, tasks))
+        else:
+            results = [
+                self.replace(forecaster=m, progress=None, intervals=None)._run_one(candles)
+                for m in members
+            ]
+        realised = target_series(candles, self.config).to_numpy(dtype="float64")
+        result = combine_results(results, realised, self.config.target)
+        if self.progress is not None:
+            for _, row in result.folds.iterrows():
+                self.progress(int(row["fold"]), len(result.folds), row.to_dict())
+        return result
 
     def _fold_inputs(
         self,
@@ -388,8 +392,11 @@ class WalkForward:
             t0 = time.perf_counter()
             try:
                 forecasts = store.stored_forecasts(fi.entry, meta, predict_hash, n_forecasts)
-                if forecasts is None:
-                    forecasts = self._forecast_with(model_path, fi.predict, fi.first_ts)
+                spread = None
+                if forecasts is not None and (fi.entry / "spread.npy").is_file():
+                    spread = np.load(fi.entry / "spread.npy", allow_pickle=False)
+                if forecasts is None or (self.config.mc_dropout and spread is None):
+                    forecasts, spread = self._forecast_with(model_path, fi.predict, fi.first_ts)
             except (ModelFileError, OSError, ValueError) as exc:
                 logger.warning("fold cache %s: unusable (%s); retraining", fi.entry, exc)
             else:
@@ -405,6 +412,7 @@ class WalkForward:
                     "cached": True,
                     "_forecasts": forecasts,
                     "_model_path": str(model_path),
+                    **({} if spread is None else {"_spread": spread}),
                 }
 
         # built in a private folder and renamed into place when complete, so runs sharing a
@@ -427,6 +435,8 @@ class WalkForward:
             raise RuntimeError(
                 f"fold {plan.fold}: {len(res.forecasts)} forecasts for {n_forecasts} bars"
             )
+        if res.spread is not None:
+            atomic_write_bytes(work / "spread.npy", npy_bytes(res.spread))
         if store.cached:
             store.commit(
                 work,
@@ -452,15 +462,15 @@ class WalkForward:
             "cached": False,
             "_forecasts": res.forecasts,
             "_model_path": str(model_path),
+            **({} if res.spread is None else {"_spread": res.spread}),
         }
 
     def _forecast_with(
         self, model_path: Path, predict: pd.DataFrame, first_ts: pd.Timestamp
-    ) -> np.ndarray:
-        """Forecasts of a stored fold model (when the stored ones are of another slice)."""
-        model = type(self.forecaster).load(model_path)
-        pos = int(predict.index.searchsorted(first_ts))
-        return model.predict(predict).to_numpy(dtype="float64")[pos:]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Forecasts (and MC spread) of a stored fold model (when the stored ones are of
+        another slice)."""
+        return forecast_slice(type(self.forecaster).load(model_path), predict, first_ts)
 
     def _train_independent(
         self, candles: pd.DataFrame, plans: list[FoldPlan], store: FoldStore
