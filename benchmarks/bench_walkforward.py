@@ -32,7 +32,8 @@ Several cores: ``--assets N`` runs N independent warm-started walk-forwards (the
 then daily bars of the 2-hourly file with days starting at 12:00, 06:00, ... UTC, see
 ``benchmarks/wf_assets.py``; ``--csv-2h``) serially in this process and through
 ``max(2, --workers)`` local processes of the project's executor, checks identical forecasts
-and prints the speed-up (the same holds for the members of a seed ensemble).
+and prints the speed-up (the same holds for the members of a seed ensemble), and, from the CPU
+time each run needed, an estimate for a machine whose cores are not shared with other jobs.
 """
 
 from __future__ import annotations
@@ -124,7 +125,11 @@ def _asset_rows(  # type: ignore[no-untyped-def]
     """N independent walk-forwards serially here, then through ``workers`` processes."""
     from wf_assets import AssetTask, asset_candles, run_asset
 
-    from lstm_backtrader.models.infra.executor import make_executor
+    from lstm_backtrader.models.infra.executor import (
+        cpu_count,
+        make_executor,
+        threads_per_worker,
+    )
 
     bars = None
     if args.max_folds is not None:
@@ -148,8 +153,9 @@ def _asset_rows(  # type: ignore[no-untyped-def]
             (
                 f"  {a.name[:36]}",
                 f"{a.seconds:8.1f} s",
-                f"{a.n_folds} folds serial; {b.seconds:.1f} s in worker {b.pid} "
-                f"(peak RSS {b.peak_rss_mb:.0f} MiB)",
+                f"{a.n_folds} folds serial ({a.cpu_seconds / a.seconds:.2f} cores busy); "
+                f"{b.seconds:.1f} s in worker {b.pid} ({b.cpu_seconds / b.seconds:.2f} cores, "
+                f"VmHWM {b.peak_rss_mb:.0f} MiB)",
             )
         )
     rows += [
@@ -160,6 +166,19 @@ def _asset_rows(  # type: ignore[no-untyped-def]
             f"speed-up {t_serial / t_par:.2f}x incl. worker start; identical forecasts: {same}",
         ),
     ]
+    # on a shared machine the workers may get less than a core per thread: from the CPU time
+    # each run needed, uncontended the serial run takes >= its CPU time / cores and the
+    # processes ~ the largest worker's CPU time / its threads
+    cpu_serial = sum(a.cpu_seconds for a in serial)
+    worker_need = max(b.cpu_seconds for b in par) / threads_per_worker(workers)
+    rows.append(
+        (
+            "  CPU time, serial / processes",
+            f"{cpu_serial:6.0f} cpu-s",
+            f"{sum(b.cpu_seconds for b in par):.0f} cpu-s in the workers; uncontended "
+            f"speed-up ~>= {cpu_serial / cpu_count() / worker_need:.2f}x",
+        )
+    )
     return rows
 
 

@@ -43,25 +43,29 @@ class AssetRun:
     forecasts: pd.Series
     n_folds: int
     seconds: float
+    cpu_seconds: float
     pid: int
     peak_rss_mb: float
 
 
 def run_asset(task: AssetTask) -> AssetRun:
-    """Walk forward over one asset (a private fold cache): forecasts, time, peak RSS."""
-    from memwatch import peak_rss_mb  # benchmarks/ is on sys.path (script dir, or inherited)
+    """Walk forward over one asset (a private fold cache): forecasts, wall and CPU time (all
+    threads of the process), peak RSS (``VmHWM``: unlike ``ru_maxrss``, not inherited from
+    the parent a spawned worker was forked from)."""
+    from memwatch import hwm_mb  # benchmarks/ is on sys.path (script dir, or inherited)
 
     from lstm_backtrader.backtests.simulation import make_walkforward
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = make_walkforward(task.config).run(task.candles)
     return AssetRun(
         name=task.name,
         forecasts=res.forecasts,
         n_folds=len(res.folds),
         seconds=time.perf_counter() - t0,
+        cpu_seconds=time.process_time() - c0,
         pid=os.getpid(),
-        peak_rss_mb=peak_rss_mb(),
+        peak_rss_mb=hwm_mb(),
     )
 
 

@@ -63,3 +63,23 @@ def test_rss_does_not_grow_over_many_folds(tmp_path: Path) -> None:
         assert mb < MAX_GROWTH_MB, (
             f"RSS grew {mb:.1f} MiB from fold {EARLY} to fold {fold} (RSS MiB by fold: {trace})"
         )
+
+
+@pytest.mark.xfail(
+    reason="known: each LSTMForecaster.load (keras.saving.load_model) builds a new Keras "
+    "model, and Keras' global name state and TensorFlow's eager kernel cache keep ~0.1-0.4 MiB "
+    "a load (resetting either stops it); the bar-by-bar LSTMForecast path loads one model per "
+    "fold (strategies/foldsource.py), WalkForward._forecast_with one per re-forecast fold",
+    strict=False,
+)
+def test_rss_does_not_grow_over_many_model_loads(tmp_path: Path) -> None:
+    from lstm_backtrader.models.lstm import LSTMForecaster
+
+    candles = make_candles(TRAIN + 40, seed=13)
+    path = LSTMForecaster(TINY).fit(candles).save(tmp_path / "model.keras")
+    rss: dict[int, float] = {}
+    for i in range(LATE + 1):
+        LSTMForecaster.load(path).predict(candles.iloc[-20:])
+        rss[i] = _rss_mb()
+    growth = rss[LATE] - rss[EARLY]
+    assert growth < 2.0, f"RSS grew {growth:.1f} MiB over {LATE - EARLY} loads of one model"
