@@ -65,14 +65,10 @@ def test_rss_does_not_grow_over_many_folds(tmp_path: Path) -> None:
         )
 
 
-@pytest.mark.xfail(
-    reason="known: each LSTMForecaster.load (keras.saving.load_model) builds a new Keras "
-    "model, and Keras' global name state and TensorFlow's eager kernel cache keep ~0.1-0.4 MiB "
-    "a load (resetting either stops it); the bar-by-bar LSTMForecast path loads one model per "
-    "fold (strategies/foldsource.py), WalkForward._forecast_with one per re-forecast fold",
-    strict=False,
-)
 def test_rss_does_not_grow_over_many_model_loads(tmp_path: Path) -> None:
+    """Loading reads the weights into the process's inference network: no Keras model is
+    built per file (each grew the process by ~0.1-0.4 MiB for good; the bar-by-bar
+    LSTMForecast path loads one model per fold)."""
     from lstm_backtrader.models.lstm import LSTMForecaster
 
     candles = make_candles(TRAIN + 40, seed=13)
