@@ -39,7 +39,7 @@ from lstm_backtrader.models.targets import (
     target_name,
     target_series,
 )
-from lstm_backtrader.models.tfload import ensure_tf_usable, load_tf
+from lstm_backtrader.models.tfload import ensure_tf_usable
 from lstm_backtrader.models.weights import remember_saved, saved_weights, weights_hash
 
 logger = logging.getLogger(__name__)
@@ -136,8 +136,7 @@ class LSTMForecaster(ConfiguredForecaster):
         out = "sigmoid" if cfg.target == "direction" else "linear"
         return Architecture(cfg.lookback, int(n_features), cfg.units, float(cfg.dropout), None, out)
 
-    @staticmethod
-    def _initial_weights(source: LSTMForecaster | str | Path) -> list[np.ndarray]:
+    def _initial_weights(self, source: LSTMForecaster | str | Path) -> list[np.ndarray]:
         if isinstance(source, LSTMForecaster):
             source._check_fitted()
             return list(source.weights_)

@@ -161,6 +161,22 @@ def test_warm_start_from_forecaster_and_file(
         LSTMForecaster(**{**TINY, "units": (5,)}).fit(data.iloc[:200], init_weights_from=fitted)
 
 
+def test_warm_start_from_a_file_this_process_did_not_save(
+    fitted: LSTMForecaster, saved: Path, data: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the memo of saved files the weights are read from the ``.keras`` file itself
+    (into the process's inference network): same weights, same fit; another architecture's
+    file is refused in one line."""
+    import lstm_backtrader.models.lstm as lstm_module
+
+    monkeypatch.setattr(lstm_module, "saved_weights", lambda path: None)
+    a = LSTMForecaster(**TINY).fit(data.iloc[30:230], init_weights_from=fitted, epochs=1)
+    b = LSTMForecaster(**TINY).fit(data.iloc[30:230], init_weights_from=saved, epochs=1)
+    assert a.model_hash() == b.model_hash()
+    with pytest.raises(ModelFileError, match="another architecture"):
+        LSTMForecaster(**{**TINY, "units": (5,)}).fit(data.iloc[:200], init_weights_from=saved)
+
+
 def test_save_load_round_trip(saved: Path, fitted: LSTMForecaster, data: pd.DataFrame) -> None:
     loaded = LSTMForecaster.load(saved)
     np.testing.assert_array_equal(loaded.predict(data).to_numpy(), fitted.predict(data).to_numpy())
