@@ -8,7 +8,8 @@
 * :class:`ProbabilityGate` is long only while the probability of "up after costs" (a
   direction model's ``prob`` line: its ``direction_threshold`` is the round-trip cost in a
   backtest) exceeds ``threshold``, sized by the Kelly fraction of an even-odds bet
-  ``2p - 1``, scaled by ``kelly_multiplier`` and capped at ``max_fraction``.
+  ``2p - 1``, scaled by ``kelly_multiplier`` and capped at ``max_fraction`` (entered as soon
+  as the gate opens; resized only outside the no-trade band).
 
 Both decide at bar t's close from values known then and send market orders that fill at bar
 t+1's open (:class:`~lstm_backtrader.strategies.base.RecordingStrategy`); sizes are fractional
@@ -173,7 +174,11 @@ class ProbabilityGate(_TargetForecastStrategy):
 
     def decide(self) -> None:
         target = self.target_exposure()
-        if target is not None:
+        if target is None:
+            return
+        if target > 0.0 and self.position.size == 0:
+            self.order_target_fraction(target)  # the gate opened: enter, however small
+        else:
             self.rebalance(target)
 
 
