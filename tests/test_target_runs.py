@@ -101,3 +101,21 @@ def test_audit_covers_the_target_lines_and_baselines(tmp_path) -> None:
     candles, _ = load_candles(config.data)
     checks = audit(candles, config, points=[len(candles) - 60], cache_dir=tmp_path / "c")
     assert checks and all(c.identical for c in checks), [c.first_difference for c in checks]
+
+
+def test_audit_catches_a_leaking_probability(tmp_path) -> None:
+    """A "probability" that peeks at the next bar (1 where it rises) is caught at T itself;
+    the strategies it drives and the prob line are compared too."""
+    config = load_config(_tiny("direction", tmp_path))
+    candles, _ = load_candles(config.data)
+
+    def leaking(c: pd.DataFrame) -> pd.Series:
+        up = (c["close"].shift(-1) > c["close"]).astype(float) * 0.8 + 0.1
+        return up.where(c["close"].shift(-1).notna(), 0.5)
+
+    point = len(candles) - 60
+    checks = audit(candles, config, points=[point], cache_dir=tmp_path / "c", forecast_fn=leaking)
+    bad = [c for c in checks if not c.identical]
+    assert bad and bad[0].first_difference.startswith(
+        f"forecast at {candles.index[point].isoformat()}: "
+    )
