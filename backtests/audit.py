@@ -90,14 +90,26 @@ def _first_row_difference(fa: pd.DataFrame, fb: pd.DataFrame) -> int | None:
     return n if len(fa) != len(fb) else None
 
 
+def _series(sim: Simulation) -> dict[str, pd.Series]:
+    """Every per-bar output of a run the audit compares: the LSTM's forecast, its
+    indicator's ``prob`` and ``vol`` lines and each baseline's forecast (other targets)."""
+    out = {"forecast": sim.forecasts}
+    if sim.lines is not None:
+        out.update({f"{name} line": sim.lines[name] for name in sim.lines.columns})
+    out.update({f"{kind} forecast": series for kind, series in sim.baselines.items()})
+    return out
+
+
 def _first_difference(full: Simulation, other: Simulation, cutoff: pd.Timestamp) -> str | None:
-    a, b = full.forecasts[:cutoff], other.forecasts[:cutoff]
-    if not a.index.equals(b.index):
-        return f"forecast bars up to {cutoff.isoformat()} differ ({len(a)} vs {len(b)})"
-    diff = ~_same_values(a, b)
-    if diff.any():
-        ts = a.index[diff][0]
-        return f"forecast at {ts.isoformat()}: {float(a[ts])!r} (full data) vs {float(b[ts])!r}"
+    theirs = _series(other)
+    for what, series in _series(full).items():
+        a, b = series[:cutoff], theirs[what][:cutoff]
+        if not a.index.equals(b.index):
+            return f"{what} bars up to {cutoff.isoformat()} differ ({len(a)} vs {len(b)})"
+        diff = ~_same_values(a, b)
+        if diff.any():
+            ts = a.index[diff][0]
+            return f"{what} at {ts.isoformat()}: {float(a[ts])!r} (full data) vs {float(b[ts])!r}"
     for name, rec in full.records.items():
         rec_b = other.records[name]
         fa = rec.fills[rec.fills["time"] <= cutoff].reset_index(drop=True)

@@ -76,6 +76,12 @@ class StrategyConfig:
     stop_loss: float | None = None  # stop distance from entry, fraction; None = off
     sma_fast: int = 20  # SMA-cross baseline, fast window
     sma_slow: int = 50  # SMA-cross baseline, slow window
+    target_vol: float = 0.5  # target volatility: annualised volatility the exposure aims at
+    max_leverage: float = 1.0  # target volatility: exposure cap (1.0: never borrow)
+    rebalance_band: float = 0.1  # volatility/direction: no trade while |target - held| <= band
+    prob_threshold: float = 0.5  # direction: P(up after costs) a long needs
+    kelly_multiplier: float = 1.0  # direction: share of the Kelly fraction 2p - 1
+    max_fraction: float = 1.0  # direction: exposure cap
 
     def __post_init__(self) -> None:
         if not (self.cash > 0 and math.isfinite(self.cash)):
@@ -108,6 +114,33 @@ class StrategyConfig:
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise InputError(f"[strategy] {name} is {value}: use a finite number")
+        for name in ("target_vol", "max_leverage", "kelly_multiplier", "max_fraction"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise InputError(f"[strategy] {name} is {value}: use a positive number")
+        if self.max_leverage > 10:
+            raise InputError(f"[strategy] max_leverage is {self.max_leverage}: use at most 10")
+        if not (0 <= self.rebalance_band < 1):
+            raise InputError(
+                f"[strategy] rebalance_band is {self.rebalance_band}: use 0 <= band < 1"
+            )
+        if not (0 <= self.prob_threshold < 1):
+            raise InputError(
+                f"[strategy] prob_threshold is {self.prob_threshold}: use 0 <= threshold < 1"
+            )
+
+    @property
+    def round_trip_cost(self) -> float:
+        """``2 × (fee + slippage)``: the log return a long must beat to pay its costs."""
+        return 2.0 * (self.fee + self.slippage)
+
+
+#: ``[strategy]`` settings of the direction and volatility targets' strategies.
+TARGET_STRATEGY_FIELDS: tuple[str, ...] = (
+    "target_vol", "max_leverage", "rebalance_band", "prob_threshold", "kelly_multiplier",
+    "max_fraction",
+)  # fmt: skip
+_STRATEGY_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(StrategyConfig)}
 
 
 @dataclass(frozen=True)
@@ -166,12 +199,19 @@ class RunConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable dict (for manifests and the report page)."""
+        """Plain, JSON-serialisable dict (for manifests and the report page). The settings of
+        the direction/volatility strategies are left out of a return run while at their
+        defaults (so its manifests and sweep trial ids are those of before the targets)."""
+        strategy = dataclasses.asdict(self.strategy)
+        if self.model.target == "return":
+            for name in TARGET_STRATEGY_FIELDS:
+                if strategy[name] == _STRATEGY_DEFAULTS[name]:
+                    del strategy[name]
         return {
             "data": dataclasses.asdict(self.data),
             "model": self.model.to_dict(),
             "walkforward": self.walkforward.to_dict(),
-            "strategy": dataclasses.asdict(self.strategy),
+            "strategy": strategy,
         }
 
     @classmethod
@@ -189,14 +229,27 @@ class RunConfig:
             if not isinstance(section, dict):
                 raise InputError(f"{source}: [{name}] must be a table of fields")
             built[name] = _build_section(_section_type(fld), section, name, source)
+        model = built["model"]
+        if model.target == "direction" and "direction_threshold" not in data.get("model", {}):
+            # "up" means "a long would have paid its round-trip costs" unless given explicitly
+            cost = built["strategy"].round_trip_cost
+            built["model"] = model.replace(direction_threshold=cost)
         try:
             return cls(**built)
         except InputError as exc:
             raise InputError(f"{source}: {exc}") from None
 
     def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> RunConfig:
-        """A copy with ``{section: {field: value}}`` changed (CLI flags), validated."""
+        """A copy with ``{section: {field: value}}`` changed (CLI flags), validated. A
+        direction threshold that follows the round-trip cost keeps following it."""
         merged = self.to_dict()
+        model = self.model
+        if (
+            model.target == "direction"
+            and model.direction_threshold == self.strategy.round_trip_cost
+            and "direction_threshold" not in overrides.get("model", {})
+        ):
+            del merged["model"]["direction_threshold"]
         for section, values in overrides.items():
             merged[section].update({k: v for k, v in values.items() if v is not None})
         return RunConfig.from_dict(merged, source="command line")

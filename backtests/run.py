@@ -35,6 +35,7 @@ from lstm_backtrader.backtests.simulation import (
     missing_forecasts,
     simulate,
     strategy_params,
+    target_diagnostics,
 )
 from lstm_backtrader.models.infra import versions
 from lstm_backtrader.models.infra.errors import InputError
@@ -70,9 +71,10 @@ def package_versions() -> dict[str, str]:
 
 
 def _fold_table(sim: Simulation) -> pd.DataFrame:
-    """The walk-forward fold table plus each fold's persistence RMSE (forecast 0)."""
+    """The walk-forward fold table plus each fold's persistence RMSE (forecast 0; return
+    target only: the other targets are scored against their baselines as a whole)."""
     folds = sim.folds.copy()
-    if folds.empty:
+    if folds.empty or sim.target != "return":
         return folds
     base = []
     for _, row in folds.iterrows():
@@ -135,6 +137,7 @@ def write_run(
     timings = folds[["fold", *timing_cols]] if len(folds) else pd.DataFrame()
     folds = folds.drop(columns=timing_cols, errors="ignore")  # run-to-run noise
     metrics = forecast_diagnostics(sim)
+    scores = target_diagnostics(sim, config.model.horizon)
     significance = [sharpe_significance(r, ppy, n_trials=n_trials) for r in (lstm, bh)]
     notes = [
         f"All strategies trade from the first out-of-sample bar ({sim.oos_start.date()}) with "
@@ -142,8 +145,7 @@ def write_run(
         "orders are decided at a bar's close and filled at the next bar's open.",
         f"DSR deflates for N = {n_trials} configuration(s) tried; state the true number of "
         "trials (lstm-bt backtest --trials N) when you have tuned anything.",
-        "Persistence forecasts a zero return; 'Persistence sign' trades the sign of the last "
-        "bar's return with the LSTM strategy's rules.",
+        *_target_notes(sim, config),
         *[f"Data: {line} (kept as they are)." for line in report.quality.lines()],
         *(
             [f"{len(gone)} out-of-sample bar(s) have no forecast (first {gone[0].date()}); the "
@@ -160,20 +162,26 @@ def write_run(
         periods_per_year=ppy,
         strategies=strategy_table(records, ppy),
         forecast=None if metrics is None else metrics.to_dict(),
+        target=scores,
+        baseline_name=_primary_baseline(sim.target),
         significance=significance,
         folds=folds if len(folds) else None,
         notes=notes,
         tearsheet_notes=tearsheet_differences(lstm, bh, ppy, store=pieces),
     )
     oos = sim.forecasts.index >= sim.oos_start
+    is_return = sim.target == "return"
     images = standard_plots(
         {r.name: r.equity for r in records},
-        forecast=sim.forecasts[oos],
-        realised=sim.realised[oos],
+        forecast=sim.forecasts[oos] if is_return else None,
+        realised=sim.realised[oos] if is_return else None,
         folds=folds if len(folds) else None,
         store=pieces,
     )
-    images["backtrader"] = _backtrader_chart(sim, config, asset_name(source), pieces)
+    if is_return:
+        images["backtrader"] = _backtrader_chart(sim, config, asset_name(source), pieces)
+    elif scores is not None:
+        images.update(_target_images(sim, pieces))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_tearsheet(
         lstm.returns,
@@ -210,6 +218,56 @@ def write_run(
         logger.info("report pieces: %d reused, %d rendered (%s)", st.hits, st.renders,
                     ", ".join(st.rendered) or "none")  # fmt: skip
     return summary
+
+
+def _primary_baseline(target: str) -> str:
+    """The baseline the page names first (persistence, base rate, HAR)."""
+    from lstm_backtrader.backtests.targets import BASELINES
+
+    return next(iter(BASELINES[target].values()))
+
+
+def _target_notes(sim: Simulation, config: RunConfig) -> list[str]:
+    """What the baselines and the strategies of the run's target are."""
+    target = sim.target
+    if target == "return":
+        return [
+            "Persistence forecasts a zero return; 'Persistence sign' trades the sign of the "
+            "last bar's return with the LSTM strategy's rules."
+        ]
+    st = config.strategy
+    if target == "direction":
+        return [
+            f"Target: P(next {config.model.horizon}-bar log return > "
+            f"{config.model.direction_threshold:.4g}) (the round-trip cost unless set). Base "
+            "rate = the training slice's share of up; logistic = a logistic regression on the "
+            "LSTM's input windows; both walk forward with the LSTM's folds.",
+            f"Probability gate: long while P > {st.prob_threshold:g}, exposure "
+            f"min({st.max_fraction:g}, {st.kelly_multiplier:g} × (2P − 1)) of the stake, "
+            f"resized outside a ±{st.rebalance_band:g} band; driven by each forecaster.",
+        ]
+    return [
+        f"Target: log realised volatility of the next {config.model.horizon} bar(s) "
+        f"({config.model.vol_estimator}); HAR, EWMA, GARCH and persistence walk forward with "
+        "the LSTM's folds (fitted on each training slice only).",
+        f"Volatility targeting: exposure min({st.max_leverage:g}, {st.target_vol:g} / "
+        f"annualised forecast vol), rebalanced outside a ±{st.rebalance_band:g} band; "
+        "'constant' uses the training bars' average volatility (fixed leverage, no forecast).",
+        "No Backtrader chart for this target (it replays the return strategy).",
+    ]
+
+
+def _target_images(sim: Simulation, pieces: PieceStore | None) -> dict[str, bytes]:
+    """The reliability (direction) or volatility figure on the out-of-sample bars."""
+    from lstm_backtrader.backtests.report.plots import target_plots
+    from lstm_backtrader.backtests.targets import BASELINES
+
+    oos = sim.forecasts.index >= sim.oos_start
+    shown = {"direction": ("logistic", "base_rate"), "volatility": ("har", "ewma")}[sim.target]
+    names = BASELINES[sim.target]
+    forecasts = {MODEL_NAME: sim.forecasts[oos]}
+    forecasts.update({names[k]: sim.baselines[k][oos] for k in shown if k in sim.baselines})
+    return target_plots(sim.target, forecasts, sim.realised[oos], store=pieces)
 
 
 def asset_name(source: dict[str, Any]) -> str:
@@ -253,11 +311,17 @@ def _backtrader_chart(
 
 
 def _write_csvs(sim: Simulation, run_dir: Path) -> None:
+    if sim.target == "return":
+        extra = {"persistence": np.where(sim.forecasts.notna(), 0.0, np.nan)}
+    else:  # the indicator's line of the target and each baseline's forecast
+        line = "prob" if sim.target == "direction" else "vol"
+        lines = sim.lines if sim.lines is not None else pd.DataFrame(index=sim.forecasts.index)
+        extra = {line: lines.get(line), **sim.baselines}
     frame = pd.DataFrame(
         {
             "forecast": sim.forecasts,
             "realised": sim.realised.rename("realised"),
-            "persistence": np.where(sim.forecasts.notna(), 0.0, np.nan),
+            **extra,
             "fold": sim.fold_id,
             "age": sim.age,
         }

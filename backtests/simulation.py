@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,9 @@ class Simulation:
     age: pd.Series
     records: dict[str, Any]  # name -> StrategyRecord over the out-of-sample bars
     oos_start: pd.Timestamp
+    target: str = "return"  # the model's target (forecasts and realised are of it)
+    baselines: dict[str, pd.Series] = field(default_factory=dict)  # kind -> its forecasts
+    lines: pd.DataFrame | None = None  # the LSTM indicator's prob and vol lines (targets)
 
 
 def default_cache_dir() -> Path:
@@ -187,6 +190,10 @@ def simulate(
         return lambda done, total: bar_progress(name, done, total)
 
     records: dict[str, Any] = {}
+    if config.model.target != "return":
+        return _simulate_target(
+            candles, config, costs, bars, cache_dir, forecast_fn, executor, fold_progress
+        )
     if forecast_fn is None:
         from lstm_backtrader.strategies.lstm import LSTMForecast
 
@@ -259,6 +266,87 @@ def simulate(
     )
 
 
+def _simulate_target(
+    candles: pd.DataFrame,
+    config: RunConfig,
+    costs: dict[str, Any],
+    bars: Callable[[str], Any],
+    cache_dir: Path | None,
+    forecast_fn: ForecastFn | None,
+    executor: Executor | None,
+    fold_progress: FoldProgress | None = None,
+) -> Simulation:
+    """:func:`simulate` for the direction and volatility targets
+    (:mod:`lstm_backtrader.backtests.targets`): the target's strategy driven by the LSTM and by
+    the target's baselines, beside buy & hold."""
+    from lstm_backtrader.backtests import targets
+    from lstm_backtrader.models.targets import target_series
+    from lstm_backtrader.strategies.baselines import BuyAndHold
+    from lstm_backtrader.strategies.runner import run_strategy
+
+    target, oos_start = config.model.target, costs["trade_from"]
+    ppy = data_periods_per_year(candles)
+    cls = targets.strategy_class(target)
+    params = {**costs, **targets.target_strategy_params(config, ppy)}
+    records: dict[str, Any] = {}
+    if forecast_fn is None:
+        wf = make_walkforward(config, cache_dir, fold_progress, executor)
+        holder: dict[str, Any] = {}
+
+        class _LSTMTargetStrategy(cls):  # type: ignore[misc, valid-type]
+            def make_forecast(self) -> Any:
+                line = super().make_forecast()
+                holder["indicator"] = self.indicator
+                return line
+
+        records[MODEL_NAME] = run_strategy(
+            candles, _LSTMTargetStrategy, walkforward=wf, label=MODEL_NAME,
+            on_bar=bars(MODEL_NAME), issues_reported=True, **params,
+        )  # fmt: skip
+        ind = holder["indicator"]
+        result = ind.result_
+        forecasts, folds, fold_id, age = result.forecasts, result.folds, result.fold_id, result.age
+        n = len(candles)
+        lines = pd.DataFrame(
+            {name: np.asarray(getattr(ind.lines, name).array[:n]) for name in ("prob", "vol")},
+            index=candles.index,
+        )
+    else:
+        forecasts = forecast_fn(candles).reindex(candles.index).astype("float64")
+        forecasts[forecasts.index < oos_start] = np.nan
+        records[MODEL_NAME] = run_strategy(
+            candles, cls, forecasts=targets.traded(target, forecasts), label=MODEL_NAME,
+            on_bar=bars(MODEL_NAME), **params,
+        )  # fmt: skip
+        folds = pd.DataFrame()
+        fold_id = pd.Series(np.where(forecasts.notna(), 0, -1), index=candles.index)
+        age = pd.Series(-1, index=candles.index)
+        traded = targets.traded(target, forecasts)
+        nan = pd.Series(np.nan, index=candles.index)
+        lines = pd.DataFrame(
+            {"prob": traded if target == "direction" else nan,
+             "vol": traded if target == "volatility" else nan}
+        )  # fmt: skip
+    records["Buy & hold"] = run_strategy(
+        candles, BuyAndHold, label="Buy & hold", on_bar=bars("Buy & hold"), **costs
+    )
+    baselines = targets.baseline_forecasts(candles, config, cache_dir)
+    records.update(targets.baseline_strategies(candles, config, baselines, costs, ppy, bars))
+    return Simulation(
+        candles=candles,
+        forecasts=forecasts.rename("forecast"),
+        realised=target_series(candles, config.model),
+        folds=folds,
+        fold_id=fold_id,
+        age=age,
+        records={k: v.since(oos_start) for k, v in records.items()},
+        oos_start=oos_start,
+        target=target,
+        baselines=baselines,
+        lines=lines,
+    )
+
+
 def missing_forecasts(sim: Simulation) -> pd.DatetimeIndex:
     """Out-of-sample bars whose outcome is known but that have no forecast (a NaN from the
     model, e.g. a window with a non-finite feature): never silently left out of the scores."""
@@ -272,6 +360,8 @@ def forecast_diagnostics(sim: Simulation) -> Any:
     known (bars without a forecast are counted by :func:`missing_forecasts` and shown)."""
     from lstm_backtrader.models.metrics import forecast_metrics
 
+    if sim.target != "return":
+        return None  # scored by target_diagnostics
     missing = missing_forecasts(sim)
     if len(missing):
         logger.warning(
@@ -284,3 +374,13 @@ def forecast_diagnostics(sim: Simulation) -> Any:
     if len(both) < 3:
         return None
     return forecast_metrics(both.iloc[:, 0], both.iloc[:, 1], baseline=0.0, h=1)
+
+
+def target_diagnostics(sim: Simulation, horizon: int = 1) -> dict[str, Any] | None:
+    """Direction and volatility targets: the LSTM against each of the target's baselines
+    (:func:`lstm_backtrader.backtests.targets.target_diagnostics`); ``None`` for returns."""
+    if sim.target == "return":
+        return None
+    from lstm_backtrader.backtests.targets import target_diagnostics as scores
+
+    return scores(sim.target, sim.forecasts, sim.realised, sim.baselines, sim.oos_start, horizon)

@@ -63,13 +63,23 @@ _WALKFORWARD_ONLY = ("forecaster", "schedule", "cache_dir", "progress", "walkfor
 
 
 class LSTMForecast(bt.Indicator):
-    """Forecast of the forward log return over the model's horizon, known at each bar's close.
+    """Forecast of the model's target over its horizon h, known at each bar's close.
 
     Lines
     -----
     forecast
-        The predicted ``log(close[t+h] / close[t])`` (NaN where no model can forecast yet, or
-        where the input window holds a NaN bar).
+        The model's raw forecast (NaN where no model can forecast yet, or where the input
+        window holds a NaN bar): for target ``'return'`` the predicted
+        ``log(close[t+h] / close[t])``; ``'direction'`` the probability below; ``'volatility'``
+        the predicted log realised volatility of the next h bars.
+    prob
+        Target ``'direction'``: the probability that the next h-bar log return exceeds the
+        model's ``direction_threshold`` (in [0, 1]); NaN for the other targets.
+    vol
+        Target ``'volatility'``: the forecast volatility ``exp(forecast)``, the standard
+        deviation of log returns over the next h bars, **per h bars, not annualised** (a
+        fraction: 0.03 is 3%; multiply by ``sqrt(periods_per_year / h)`` to annualise); NaN
+        for the other targets.
     fold
         The walk-forward fold whose model made the forecast (0 for a fixed model), -1 before
         the first model (while the first window fills, and walk-forward before the first fold).
@@ -83,7 +93,7 @@ class LSTMForecast(bt.Indicator):
         counted (:attr:`issues_`) and logged once per feed.
     """
 
-    lines = ("forecast", "fold", "age", "gap")
+    lines = ("forecast", "fold", "age", "gap", "prob", "vol")
     params = (
         ("model", None),  # fixed: a fitted forecaster or the .keras path LSTMForecaster.save wrote
         ("forecaster", None),  # walk-forward: a ForecasterConfig or an unfitted forecaster
@@ -98,6 +108,8 @@ class LSTMForecast(bt.Indicator):
         fold=dict(_plotskip=True),
         age=dict(_plotskip=True),
         gap=dict(_plotskip=True),
+        prob=dict(color="tab:green", _name="P(up)"),
+        vol=dict(color="tab:red", _name="vol per bar"),
     )
 
     def _plotlabel(self) -> list[Any]:
@@ -134,12 +146,41 @@ class LSTMForecast(bt.Indicator):
                 " expanding" if spec.expanding else ""
             )
             self.addminperiod(int(spec.train_bars) + 1)
+        self._target = str(getattr(self._forecaster_config(), "target", "return"))
+        self._plot_target()
         self._counter = IssueCounter(self._step_ns, self._context)
         self._seen = 0  # bars of the feed taken into the tail
         self._after_cutoff = 0  # fixed: bars opened after the model's training cutoff
         self._done = 0  # runonce: bars computed
 
     # ----------------------------------------------------------------------- set-up
+    def _forecaster_config(self) -> Any:
+        """The forecaster's :class:`ForecasterConfig` (``None`` for a user's model without)."""
+        owner = self._model if self._mode == "fixed" else self._wf.forecaster
+        return getattr(owner, "config", None)
+
+    def _plot_target(self) -> None:
+        """Draw the line of the target (this instance's plotlines only): the forecast for a
+        return, the probability (with a 0.5 line) or the volatility for the others."""
+        if self._target == "return":
+            self.plotlines.prob._plotskip = True
+            self.plotlines.vol._plotskip = True
+            return
+        self.plotlines.forecast._plotskip = True
+        other = "vol" if self._target == "direction" else "prob"
+        getattr(self.plotlines, other)._plotskip = True
+        self.plotinfo.plothlines = [0.5] if self._target == "direction" else []
+        self.plotinfo.plotyhlines = self.plotinfo.plothlines
+
+    def _target_lines(self, forecast: np.ndarray | float) -> tuple[Any, Any]:
+        """``prob`` and ``vol`` of a forecast (NaN for the targets they are not)."""
+        nan = np.full_like(np.asarray(forecast, dtype=np.float64), np.nan)
+        if self._target == "direction":
+            return forecast, nan
+        if self._target == "volatility":
+            return nan, np.exp(np.asarray(forecast, dtype=np.float64))
+        return nan, nan
+
     def _make_walkforward(self) -> Any:
         from lstm_backtrader.models.walkforward import WalkForward
 
@@ -202,8 +243,10 @@ class LSTMForecast(bt.Indicator):
             fc = result.forecasts.to_numpy(dtype="float64")
             fold, age = result.fold_id.to_numpy(), result.age.to_numpy()
         gap = window_gaps(missing_between(times, self._step_ns), self._context)
+        prob, vol = self._target_lines(fc)
         for line, src in ((self.lines.forecast, fc), (self.lines.fold, fold),
-                          (self.lines.age, age), (self.lines.gap, gap)):  # fmt: skip
+                          (self.lines.age, age), (self.lines.gap, gap),
+                          (self.lines.prob, prob), (self.lines.vol, vol)):  # fmt: skip
             line.array[0:n] = array("d", np.asarray(src, dtype=np.float64)[:n])
         self._done = n
         self.issues_ = scan(times, values, self._step_ns)
@@ -250,6 +293,9 @@ class LSTMForecast(bt.Indicator):
 
     def _write(self, forecast: float, fold: int, age: int) -> None:
         self.lines.forecast[0] = forecast
+        prob, vol = self._target_lines(forecast)
+        self.lines.prob[0] = float(prob)
+        self.lines.vol[0] = float(vol)
         self.lines.fold[0] = float(fold)
         self.lines.age[0] = float(age)
         self.lines.gap[0] = self._counter.gap(len(self.data) - 1)

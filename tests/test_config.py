@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lstm_backtrader.backtests.config import RunConfig, load_config
+from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.infra.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_example_config_lists_every_default() -> None:
     assert load_config(REPO / "configs" / "example.toml") == RunConfig()
     text = (REPO / "configs" / "example.toml").read_text()
-    for section, values in RunConfig().to_dict().items():
+    everything = RunConfig(model=ForecasterConfig(target="volatility")).to_dict()
+    for section, values in everything.items():
         assert f"[{section}]" in text
         for name in values:
             assert f"{name} =" in text, f"[{section}] {name} is not documented in example.toml"
@@ -113,3 +115,23 @@ def test_lookback_boundary_is_exact() -> None:
     assert ok.walkforward.train_bars == 821
     with pytest.raises(InputError, match="has 19 labelled training windows"):
         RunConfig.from_dict({"model": {"lookback": 800}, "walkforward": {"train_bars": 820}})
+
+
+def test_target_settings_are_read_and_the_direction_threshold_follows_the_costs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "d.toml"
+    path.write_text('[model]\ntarget = "direction"\n[strategy]\nfee = 0.002\nslippage = 0.001\n')
+    cfg = load_config(path)
+    assert cfg.model.direction_threshold == pytest.approx(0.006)  # 2 x (fee + slippage)
+    # a cost override moves a threshold that followed the cost, never an explicit one
+    assert cfg.with_overrides({"strategy": {"fee": 0.0}}).model.direction_threshold == 0.002
+    path.write_text('[model]\ntarget = "direction"\ndirection_threshold = 0.0\n')
+    explicit = load_config(path)
+    assert explicit.model.direction_threshold == 0.0
+    assert explicit.with_overrides({"strategy": {"fee": 0.01}}).model.direction_threshold == 0.0
+    path.write_text('[model]\ntarget = "volatility"\nvol_estimator = "parkinson"\n')
+    assert load_config(path).model.vol_estimator == "parkinson"
+    # a return run's config (manifest, sweep trial id) does not list the targets' settings
+    assert "target_vol" not in RunConfig().to_dict()["strategy"]
+    assert "target_vol" in load_config(path).to_dict()["strategy"]

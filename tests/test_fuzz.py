@@ -238,6 +238,20 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ('[data]\nsince = "2021-01-01"\nuntil = "2020-01-01"', "[data] until"),
     ('[data]\nsource = "ftp"', "[data] source"),
     ("[model]\nlookback = 900", "[walkforward] train_bars"),
+    ('[model]\ntarget = "price"', "'target'"),
+    ("[model]\ntarget = 1", "[model] target"),
+    ('[model]\ntarget = "volatility"\nvol_estimator = "rogers"', "'vol_estimator'"),
+    ('[model]\ntarget = "direction"\ndirection_threshold = "cost"', "direction_threshold"),
+    ('[model]\ntarget = "direction"\ndirection_threshold = nan', "'direction_threshold'"),
+    ("[model]\ndirection_threshold = 0.01", "'direction_threshold'"),  # target return
+    ('[model]\nvol_estimator = "parkinson"', "'vol_estimator'"),  # target return
+    ('[model]\nkind = "har"', "'target'"),  # HAR forecasts volatility only
+    ('[model]\nkind = "logistic"\ntarget = "volatility"', "'target'"),
+    ("[strategy]\ntarget_vol = 0", "[strategy] target_vol"),
+    ("[strategy]\nmax_leverage = -1", "[strategy] max_leverage"),
+    ("[strategy]\nrebalance_band = 1.5", "[strategy] rebalance_band"),
+    ("[strategy]\nprob_threshold = 1", "[strategy] prob_threshold"),
+    ("[strategy]\nkelly_multiplier = 0", "[strategy] kelly_multiplier"),
 ]
 
 

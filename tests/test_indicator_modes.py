@@ -45,7 +45,9 @@ MODES = [
     for runonce in (True, False)
     for exactbars in (0, -1, -2, 1)
 ]
-LINES = ("forecast", "fold", "age", "gap", "smooth", "signal")
+LINES = ("forecast", "fold", "age", "gap", "prob", "vol", "smooth", "signal")
+N_OWN = 6  # LSTMForecast's lines; the user's indicator's follow
+KINDS = ["fixed", "walkforward", "wf-direction", "wf-volatility"]
 
 
 def _txt(value: float) -> str:
@@ -121,10 +123,20 @@ def _expected_gap(index: pd.DatetimeIndex, window: int) -> np.ndarray:
     return out
 
 
-def _with_user(lines: list[np.ndarray], minperiod: int) -> np.ndarray:
+def _target_lines(fc: np.ndarray, target: str) -> list[np.ndarray]:
+    """The expected ``prob`` and ``vol`` lines: the probability itself, exp of the log
+    volatility, NaN for the other targets."""
+    nan = np.full(len(fc), np.nan)
+    prob = fc if target == "direction" else nan
+    vol = np.exp(fc) if target == "volatility" else nan
+    return [prob, vol]
+
+
+def _with_user(lines: list[np.ndarray], minperiod: int, target: str = "return") -> np.ndarray:
     """LSTMForecast's expected lines and the user's indicator's (NaN before its minimum period,
     which is LSTMForecast's + PERIOD - 1)."""
     fc, gap = lines[0], lines[3]
+    lines = [*lines, *_target_lines(fc, target)]
     smooth = pd.Series(fc).rolling(PERIOD).mean().to_numpy()
     signal = ((smooth > 0.0) & (gap == 0.0)).astype(float)
     signal[: minperiod + PERIOD - 2] = np.nan
@@ -158,7 +170,18 @@ def expected(candles: pd.DataFrame, fitted: LSTMForecaster, fold_cache: Path) ->
     after_cutoff = np.cumsum(candles.index > fitted.train_range_[1])  # bars since the cutoff
     age = np.where(fold >= 0, after_cutoff, -1)
     wf = WalkForward(TINY, SPEC, cache_dir=fold_cache).run(candles)  # trains the folds once
+    targets = {}
+    for target in ("direction", "volatility"):
+        cfg = TINY.replace(target=target)
+        res = WalkForward(cfg, SPEC, cache_dir=fold_cache).run(candles)
+        lines = [res.forecasts.to_numpy(), res.fold_id.to_numpy(), res.age.to_numpy(), gap]
+        targets[f"wf-{target}"] = (
+            {"forecaster": cfg, "schedule": SPEC, "cache_dir": fold_cache},
+            _with_user(lines, SPEC.train_bars + 1, target),
+            SPEC.train_bars + 1,
+        )
     return {
+        **targets,
         "fixed": ({"model": fitted}, _with_user([fc, fold, age, gap], context), context),
         "walkforward": (
             {"forecaster": TINY, "schedule": SPEC, "cache_dir": fold_cache},
@@ -179,7 +202,7 @@ def _runtest(candles: pd.DataFrame, preload: bool, runonce: bool, exactbars: int
     return strat
 
 
-@pytest.mark.parametrize("kind", ["fixed", "walkforward"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("preload", "runonce", "exactbars"), MODES)
 def test_every_run_mode_gives_the_batched_values(
     candles, expected, kind, preload, runonce, exactbars
@@ -202,6 +225,15 @@ def test_every_run_mode_gives_the_batched_values(
     assert np.isfinite(rows[minperiod - 1 :, 0]).all()
     assert (rows[: minperiod - 1, 1:3] == -1).all()
     assert rows[:, 3].sum() > 0  # the hole shows in the gap line
+    prob, vol = rows[minperiod - 1 :, 4], rows[minperiod - 1 :, 5]
+    if kind == "wf-direction":
+        assert ((prob > 0) & (prob < 1)).all() and np.isnan(vol).all()
+    elif kind == "wf-volatility":
+        # per-bar volatility of the synthetic candles: a fraction of a percent to a few percent
+        assert ((vol > 1e-4) & (vol < 0.5)).all() and np.isnan(prob).all()
+        np.testing.assert_allclose(np.log(vol), rows[minperiod - 1 :, 0], rtol=1e-12)
+    else:
+        assert np.isnan(prob).all() and np.isnan(vol).all()
 
 
 class OwnSignalStrategy(bt.Strategy):
@@ -228,4 +260,4 @@ def test_lstmforecast_inside_a_user_indicator(candles, expected, kind, runonce, 
     cerebro.adddata(candles_feed(candles))
     cerebro.addstrategy(OwnSignalStrategy, kw=kw)
     (strat,) = cerebro.run()
-    np.testing.assert_allclose(np.asarray(strat.rows), want[:, 4:], atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(np.asarray(strat.rows), want[:, N_OWN:], atol=1e-6, equal_nan=True)

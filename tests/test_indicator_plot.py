@@ -128,5 +128,44 @@ def test_writer_with_the_indicator(candles, fitted, tmp_path: Path) -> None:
     cerebro.addwriter(bt.WriterFile, csv=True, out=str(out2))
     cerebro.run()
     header = out2.read_text().splitlines()[1].split(",")
-    assert header[-6:] == ["LSTM", "len", "forecast", "fold", "age", "gap"]
+    assert header[-8:] == ["LSTM", "len", "forecast", "fold", "age", "gap", "prob", "vol"]
     assert strat.ind.fold[0] == 0.0
+
+
+class TwoTargets(bt.Strategy):
+    params = (("models", None),)
+
+    def __init__(self) -> None:
+        self.inds = [LSTMForecast(self.data, model=m) for m in self.p.models]
+
+
+@pytest.mark.parametrize(("target", "label", "hline"), [
+    ("direction", "P(up)", [0.5, 0.5]),
+    ("volatility", "vol", None),
+])  # fmt: skip
+def test_target_lines_are_drawn_for_their_target_only(
+    candles, fitted, target, label, hline
+) -> None:
+    """A direction model draws its probability (with a 0.5 line), a volatility model its
+    volatility; a return model on the same chart still draws its forecast (the choice is
+    the instance's own plotlines)."""
+    matplotlib.use("Agg", force=True)
+    import backtrader.plot  # noqa: F401
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    model = LSTMForecaster.from_config(TINY.replace(target=target)).fit(candles.iloc[:40])
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(candles_feed(candles))
+    cerebro.addstrategy(TwoTargets, models=[model, fitted])
+    cerebro.run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig = cerebro.plot(iplot=False, volume=False, style="line")[0][0]
+    axes = [a for a in fig.axes if a.get_legend() and "LSTM" in _legend_texts_of(a)[0]]
+    shown = [[row.split()[0] for row in _legend_texts_of(a)[0].splitlines()[1:]] for a in axes]
+    assert shown == [[label], ["forecast"]]
+    if hline is not None:
+        assert any(list(line.get_ydata()) == hline for line in axes[0].lines)
+    plt.close("all")

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -146,3 +147,49 @@ def test_shared_figures_agree_with_the_tearsheet_or_are_explained(pages, tmp_pat
     page_text = measure(pages["run"], tmp_path)["text"]
     for note in run["tearsheet_notes"]:  # every remaining difference is stated on the page
         assert " ".join(note.split()) in " ".join(page_text.split())
+
+
+@pytest.fixture(scope="module")
+def target_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Run pages of the volatility and direction targets (HAR and logistic as the model: no
+    TensorFlow) and a sweep whose grid varies the target (drift forecasts return and
+    volatility)."""
+    tmp = tmp_path_factory.mktemp("target-pages")
+    data = tmp / "eth-held-out.csv"
+    make_candles(420, seed=11, price=2_000.0).to_csv(data)
+    runner = CliRunner()
+    out: dict[str, Path] = {}
+    head = f'[data]\nsource = "file"\npath = "{data}"\n'
+    schedule = "[walkforward]\ntrain_bars = 200\nretrain_every = 110\n"
+    for target, kind in (("volatility", "har"), ("direction", "logistic")):
+        cfg = tmp / f"{target}.toml"
+        cfg.write_text(head + f'[model]\nkind = "{kind}"\ntarget = "{target}"\nlookback = 5\n'
+                       + schedule)  # fmt: skip
+        reports = tmp / f"reports-{target}"
+        run = runner.invoke(app, ["backtest", "--config", str(cfg), "--reports-dir",
+                                  str(reports), "--cache-dir", str(tmp / "cache")])  # fmt: skip
+        assert run.exit_code == 0, run.output
+        out[target] = (reports / "latest").resolve() / "index.html"
+    base = tmp / "drift.toml"
+    base.write_text(head + '[model]\nkind = "drift"\n' + schedule)
+    sweep_cfg = tmp / "sweep.toml"
+    sweep_cfg.write_text(f'base = "{base}"\n[grid]\n"model.target" = ["return", "volatility"]\n')
+    sweep = runner.invoke(app, ["sweep", "--config", str(sweep_cfg), "--out", str(tmp / "sweep"),
+                                "--cache-dir", str(tmp / "cache")])  # fmt: skip
+    assert sweep.exit_code == 0, sweep.output
+    out["sweep"] = tmp / "sweep" / "index.html"
+    return out
+
+
+@pytest.mark.parametrize("name", ["volatility", "direction", "sweep"])
+def test_target_pages_fit_and_show_no_raw_values(target_pages, name, tmp_path) -> None:
+    got = measure(target_pages[name], tmp_path)
+    assert got["scrollWidth"] <= got["clientWidth"], (name, got["scrollWidth"], got["wide"])
+    leaks = sorted({m.group(0) for m in RAW.finditer(got["text"])})
+    assert not leaks, (name, leaks)
+    if name == "sweep":
+        rows = pd.read_csv(target_pages["sweep"].parent / "sweep.csv")
+        assert sorted(rows["model.target"]) == ["return", "volatility"]
+    else:
+        first = {"volatility": "QLIKE", "direction": "Log loss"}[name]
+        assert f"Forecast diagnostics ({name})" in got["text"] and first in got["text"]

@@ -44,6 +44,7 @@ from lstm_backtrader.backtests.report.summary import (
     summary_dict,
     write_summary,
 )
+from lstm_backtrader.backtests.report.target_page import target_section
 from lstm_backtrader.models.infra.fileio import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -333,6 +334,7 @@ def render_index(
         periods_per_year=summary.get("periods_per_year"),
         strategies=_strategies_table(summary),
         forecast=_forecast(summary, model, base),
+        target=target_section(summary, model),
         significance=_significance(summary),
         figures=_figures(images),
         folds=_folds_table(summary),

@@ -29,8 +29,11 @@ __all__ = [
     "equity_curves_png",
     "fold_rmse_png",
     "forecast_vs_realised_png",
+    "reliability_png",
     "rolling_direction_png",
     "standard_plots",
+    "target_plots",
+    "volatility_png",
 ]
 
 #: Caption of each standard figure, keyed like :func:`standard_plots`' output.
@@ -42,6 +45,8 @@ PLOT_TITLES: dict[str, str] = {
     "direction": "Rolling directional accuracy vs always-up rate",
     "folds": "RMSE per walk-forward fold vs persistence",
     "backtrader": "Backtrader chart of the LSTM strategy (value, price with fills, forecast)",
+    "reliability": "Reliability: observed frequency of “up” per forecast-probability bin",
+    "volatility": "Forecast vs realised volatility (per bar, %)",
 }
 
 _DPI = 100
@@ -57,6 +62,8 @@ _RC: dict[str, Any] = {
     "savefig.dpi": _DPI,
     "path.simplify": True,
 }
+#: Colours of a model and its baselines in the target figures (grey is the realised series').
+_SERIES_COLORS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e")
 #: What a figure's bytes depend on besides its inputs (keys of the report piece store).
 PIECE_CODE = ("lstm_backtrader.backtests.report.plots",)
 PIECE_PACKAGES = ("matplotlib", "numpy", "pandas", "pillow")
@@ -255,6 +262,106 @@ def fold_rmse_png(
         axes[-1].set_xlabel("fold")
 
     return _render(draw, figsize)
+
+
+def reliability_png(
+    probs: Mapping[str, pd.Series],
+    outcome: pd.Series,
+    *,
+    bins: int = 10,
+    figsize: tuple[float, float] = (6.5, 5),
+) -> bytes:
+    """Reliability diagram of probability forecasts (name -> series) of a 0/1 ``outcome``:
+    per equal-width bin, the mean forecast against the observed frequency (marker size ~ the
+    bin's count), the diagonal of perfect calibration and the outcome's base rate."""
+    from lstm_backtrader.models.metrics.target_metrics import reliability_table
+
+    frame = pd.DataFrame({**probs, "_y": outcome}).dropna()
+    if frame.empty:
+        raise ValueError("probabilities and outcome share no non-NaN bars")
+    tables = {name: reliability_table(frame[name], frame["_y"], bins) for name in probs}
+    rate = float(frame["_y"].mean())
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color="black", lw=0.6, ls=":", label="perfectly calibrated")
+        ax.axhline(rate, color="#7f7f7f", lw=0.8, ls="--", label=f"base rate {rate:.1%}")
+        for (name, table), color in zip(tables.items(), _SERIES_COLORS, strict=False):
+            size = 10 + 200 * table["count"] / max(1, int(table["count"].max()))
+            x, y = table["mean_predicted"], table["observed_frequency"]
+            ax.plot(x, y, lw=1.0, color=color, label=name)
+            ax.scatter(x, y, s=size, alpha=0.6, color=color)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("forecast probability (bin mean)")
+        ax.set_ylabel("observed frequency of up")
+        ax.set_title(f"{PLOT_TITLES['reliability']} (n = {len(frame)})", fontsize=9)
+        ax.legend(loc="upper left", frameon=False)
+
+    return _render(draw, figsize)
+
+
+def volatility_png(
+    forecasts: Mapping[str, pd.Series],
+    realised: pd.Series,
+    *,
+    figsize: tuple[float, float] = (10, 4),
+) -> bytes:
+    """Volatility forecasts (name -> log-volatility series) against the realised log
+    volatility of the same bars, drawn as volatility in % (``100 exp(·)``): over time on a
+    log axis, and a scatter of realised on the first forecast."""
+    frame = pd.DataFrame({**forecasts, "_y": realised}).dropna()
+    if frame.empty:
+        raise ValueError("forecasts and realised share no non-NaN bars")
+    vol = 100.0 * np.exp(frame)
+    first = next(iter(forecasts))
+
+    def draw(fig: Figure) -> None:
+        ax_t, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+        ax_t.plot(vol.index, vol["_y"], lw=0.5, color="#7f7f7f", label="realised")
+        for name, color in zip(forecasts, _SERIES_COLORS, strict=False):
+            ax_t.plot(vol.index, vol[name], lw=1.0, color=color, label=name)
+        _log_axis(ax_t, [vol[c] for c in vol.columns])
+        ax_t.set_ylabel("volatility per bar (%)")
+        ax_t.set_title(PLOT_TITLES["volatility"])
+        ax_t.legend(loc="upper left", frameon=False, ncols=3)
+        ax_s.scatter(vol[first], vol["_y"], s=6, alpha=0.5, lw=0)
+        lo, hi = float(vol.min().min()), float(vol.max().max())
+        ax_s.plot([lo, hi], [lo, hi], color="black", lw=0.6, ls=":")
+        ax_s.set_xscale("log")
+        ax_s.set_yscale("log")
+        ax_s.set_xlabel(f"{first} forecast (%)")
+        ax_s.set_ylabel("realised (%)")
+        ax_s.set_title(f"n = {len(frame)}")
+
+    return _render(draw, figsize)
+
+
+def target_plots(
+    target: str,
+    forecasts: Mapping[str, pd.Series],
+    realised: pd.Series,
+    *,
+    store: PieceStore | None = None,
+) -> dict[str, bytes]:
+    """The figure of a direction (``reliability``) or volatility (``volatility``) target:
+    the model's forecasts and its baselines' (name -> series, the model first) on the
+    out-of-sample bars; none for the return target."""
+    if target not in ("direction", "volatility"):
+        return {}
+    name = "reliability" if target == "direction" else "volatility"
+
+    def render() -> bytes:
+        if target == "direction":
+            return reliability_png(forecasts, realised)
+        return volatility_png(forecasts, realised)
+
+    inputs = {"forecasts": dict(forecasts), "realised": realised, "target": target}
+    return {
+        name: cached(
+            store, f"plot-{name}", "png", render, inputs, code=PIECE_CODE, packages=PIECE_PACKAGES
+        )
+    }
 
 
 def standard_plots(

@@ -107,6 +107,10 @@ class ReportInputs:
     forecast
         ``lstm_backtrader.models.metrics.ForecastMetrics.to_dict()`` of the model against
         persistence (or ``None`` when no forecast was scored).
+    target
+        A direction or volatility run: the model's scores against each of the target's
+        baselines (:func:`lstm_backtrader.backtests.targets.target_diagnostics`); ``None``
+        for a return run (its scores are ``forecast``).
     significance
         :class:`~lstm_backtrader.backtests.report.stats.SharpeSignificance` (or its ``to_dict()``)
         of one or more strategies; the number of trials each DSR deflates for is shown beside it.
@@ -130,6 +134,7 @@ class ReportInputs:
     periods_per_year: float
     strategies: pd.DataFrame
     forecast: Mapping[str, Any] | None = None
+    target: Mapping[str, Any] | None = None
     significance: (
         SharpeSignificance | Mapping[str, Any] | Sequence[SharpeSignificance | Mapping[str, Any]]
     ) | None = None
@@ -258,6 +263,7 @@ def summary_dict(inputs: ReportInputs, image_names: Sequence[str] = ()) -> dict[
             "config": inputs.config,
             "strategies": strategies,
             "forecast": inputs.forecast,
+            **({"target": inputs.target} if inputs.target is not None else {}),
             "significance": significance,
             "folds": folds,
             "tearsheet": inputs.tearsheet,
