@@ -39,25 +39,10 @@ from lstm_backtrader.models.targets import (
     target_name,
     target_series,
 )
-from lstm_backtrader.models.tfload import ensure_tf_usable
+from lstm_backtrader.models.tfload import ensure_tf_usable, quiet_retracing_warning
 from lstm_backtrader.models.weights import remember_saved, saved_weights, weights_hash
 
 logger = logging.getLogger(__name__)
-
-
-class _RetracingFilter(logging.Filter):
-    """Drops TF's "triggered tf.function retracing" warning: the shared inference function
-    is traced once per input shape it meets (chunks of 256, single windows), which TF may
-    report as retracing."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-def _quiet_retracing_warning() -> None:
-    tf_logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _RetracingFilter) for f in tf_logger.filters):
-        tf_logger.addFilter(_RetracingFilter())
 
 
 class LSTMForecaster(ConfiguredForecaster):
@@ -305,7 +290,7 @@ class LSTMForecaster(ConfiguredForecaster):
                 return pred.call(x)
 
             self._infer_fn = fn
-            _quiet_retracing_warning()
+            quiet_retracing_warning()
         return fn
 
     def _bound(self) -> Any:

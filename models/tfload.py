@@ -101,3 +101,19 @@ def load_tf() -> tuple[Any, Any]:
             logging.getLogger("absl").setLevel(logging.ERROR)
             tensorflow.get_logger().setLevel(logging.ERROR)
     return tensorflow, keras
+
+
+class _RetracingFilter(logging.Filter):
+    """Drops TF's "triggered tf.function retracing" warning: the shared inference function
+    of a user's network (``[model] builder``) is traced once per input shape it meets, which
+    TF may report as retracing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def quiet_retracing_warning() -> None:
+    """Install :class:`_RetracingFilter` on TensorFlow's logger (once)."""
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _RetracingFilter) for f in tf_logger.filters):
+        tf_logger.addFilter(_RetracingFilter())
