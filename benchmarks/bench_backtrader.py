@@ -40,9 +40,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = REPO.parent / "shared" / "data" / "btc_usdt_1d_binance.csv"
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchdata import DEFAULT_CSV, csv_missing  # noqa: E402 - benchmarks/ helper
+
 os.environ.setdefault("LSTM_BT_QUIET_TF", "1")  # the benchmark's own lines only
 
 NAIVE_TARGET = 400.0  # naive per-bar model.predict must be at least this much slower per bar
@@ -95,12 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     n_last = args.last_bars or (100 if args.quick else 500)
     repeats = max(1, args.repeats)
 
-    if not args.csv.is_file():
-        print(
-            f"error: {args.csv} not found; put the Binance BTC/USDT daily candles there "
-            "(shared/data beside the repo) or pass --csv PATH",
-            file=sys.stderr,
-        )
+    if csv_missing(args.csv, "daily candles"):
         return 2
 
     import backtrader as bt

@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = REPO.parent / "shared" / "data" / "btc_usdt_1d_binance.csv"
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchdata import DEFAULT_CSV, csv_missing  # noqa: E402 - benchmarks/ helper
 
 #: issue 13's target for batched inference of the default model on this machine (2 cores)
 TARGET_WPS = 20_000
@@ -76,12 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check", action="store_true", help="report without the speed target")
     args = parser.parse_args(argv)
 
-    if not args.csv.is_file():
-        print(
-            f"error: {args.csv} not found; put the Binance BTC/USDT daily candles there "
-            "(shared/data beside the repo) or pass --csv PATH",
-            file=sys.stderr,
-        )
+    if csv_missing(args.csv, "daily candles"):
         return 2
 
     import numpy as np

@@ -36,9 +36,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = REPO.parent / "shared" / "data" / "btc_usdt_1d_binance.csv"
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from benchdata import DEFAULT_CSV, csv_missing  # noqa: E402 - benchmarks/ helper
 
 
 def _config(csv: Path):  # type: ignore[no-untyped-def]
@@ -107,12 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if not args.csv.is_file():
-        print(
-            f"error: {args.csv} not found; put the Binance BTC/USDT candles there "
-            "(shared/data beside the repo) or pass --csv PATH",
-            file=sys.stderr,
-        )
+    if csv_missing(args.csv):
         return 2
     if args.phase:
         return _phase(args)

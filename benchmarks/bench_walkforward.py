@@ -46,11 +46,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = REPO.parent / "shared" / "data" / "btc_usdt_1d_binance.csv"
 DEFAULT_CSV_2H = REPO.parent / "shared" / "data" / "btc_usdt_2h_binance.csv"
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from benchdata import DEFAULT_CSV, csv_missing  # noqa: E402 - benchmarks/ helper
 from memwatch import FoldRSS, hwm_mb, peak_rss_mb, rss_mb  # noqa: E402 - benchmarks/ helpers
 from phases import timed_phases  # noqa: E402
 
@@ -204,12 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv-2h", type=Path, default=DEFAULT_CSV_2H, help="for --assets >= 2")
     args = parser.parse_args(argv)
 
-    if not args.csv.is_file():
-        print(
-            f"error: {args.csv} not found; put the Binance BTC/USDT candles there "
-            "(shared/data beside the repo) or pass --csv PATH",
-            file=sys.stderr,
-        )
+    if csv_missing(args.csv):
         return 2
 
     import numpy as np

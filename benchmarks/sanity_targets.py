@@ -20,20 +20,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from benchdata import DEFAULT_CSV, read_candles  # benchmarks/ helper (script dir)
 
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.metrics import probability_metrics, volatility_metrics
 from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.models.targets import target_series
 from lstm_backtrader.models.walkforward import WalkForward
-
-DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "btc_usdt_1d_binance.csv"
-
-
-def _candles(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path)
-    df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("timestamp"), utc=True), name="timestamp")
-    return df.astype("float64")
 
 
 def main() -> None:
@@ -43,7 +36,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    candles = _candles(args.csv)
+    candles = read_candles(args.csv)
     spec = WalkForwardSpec(train_bars=730, retrain_every=args.retrain_every, warm_start_epochs=3)
     lstm = dict(lookback=30, units=(16,), epochs=args.epochs, batch_size=128, patience=3)
     vol = {

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from benchdata import DEFAULT_CSV, read_candles  # benchmarks/ helper (script dir)
 
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.conformal import IntervalSpec
@@ -29,14 +30,6 @@ from lstm_backtrader.models.infra.executor import make_executor
 from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.models.targets import target_series
 from lstm_backtrader.models.walkforward import WalkForward
-
-DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "btc_usdt_1d_binance.csv"
-
-
-def _candles(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path)
-    df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("timestamp"), utc=True), name="timestamp")
-    return df.astype("float64")
 
 
 def _report(name: str, wf: WalkForward, candles: pd.DataFrame, seconds: float) -> None:
@@ -59,7 +52,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lstm-bt-sanity-uncertainty"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    candles = _candles(args.csv)
+    candles = read_candles(args.csv)
     spec = WalkForwardSpec(train_bars=730, retrain_every=90)
     lstm = dict(lookback=30, units=(16,), epochs=args.epochs, batch_size=128, patience=2)
     print(f"BTC/USDT 1d, {len(candles)} bars {candles.index[0].date()}..{candles.index[-1].date()}")

@@ -43,6 +43,15 @@ def make_candles(
     )
 
 
+def splice_candles(base: pd.DataFrame, t: int, seed: int = 99) -> pd.DataFrame:
+    """``base`` with every bar after position t replaced by other valid candles."""
+    from lstm_backtrader.backtests.data.validate import validate_ohlcv
+
+    tail = make_candles(len(base) - t - 1, seed=seed, price=float(base["close"].iloc[t]) * 1.25)
+    tail.index = base.index[t + 1 :]
+    return validate_ohlcv(pd.concat([base.iloc[: t + 1], tail]), source="spliced")
+
+
 @pytest.fixture
 def candles() -> pd.DataFrame:
     """300 synthetic daily candles."""

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_backtrader.backtests.data.validate import validate_ohlcv
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.conformal import (
     IntervalSpec,
@@ -20,16 +19,9 @@ from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.models.targets import target_series
 from lstm_backtrader.models.walkforward import WalkForward
-from tests.conftest import make_candles
+from tests.conftest import make_candles, splice_candles
 
 N, TRAIN, EVERY, T = 400, 150, 60, 300
-
-
-def _splice(base: pd.DataFrame, t: int, seed: int = 99) -> pd.DataFrame:
-    """``base`` with every bar after position t replaced by other valid candles."""
-    tail = make_candles(len(base) - t - 1, seed=seed, price=float(base["close"].iloc[t]) * 1.25)
-    tail.index = base.index[t + 1 :]
-    return validate_ohlcv(pd.concat([base.iloc[: t + 1], tail]), source="spliced")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +77,10 @@ def test_truncation_lower_upper(series: pd.DataFrame, cfg: ForecasterConfig, met
     spec = IntervalSpec(0.8, window=40, method=method, gamma=0.05)
     full = _wf(cfg, spec).run(series)
     assert full.lower.name == full.forecasts.name.replace("forecast_", "lower_")  # type: ignore[union-attr]
-    for other in (_wf(cfg, spec).run(series.iloc[: T + 1]), _wf(cfg, spec).run(_splice(series, T))):
+    for other in (
+        _wf(cfg, spec).run(series.iloc[: T + 1]),
+        _wf(cfg, spec).run(splice_candles(series, T)),
+    ):
         _intervals_up_to_t_unchanged(full, other)
 
 
@@ -103,7 +98,7 @@ def test_a_leaky_interval_is_caught_by_the_truncation_test(series: pd.DataFrame)
         fc = _wf(cfg, IntervalSpec()).run(candles).forecasts.to_numpy()
         return conformal_intervals(fc, target_series(candles, cfg).to_numpy(), 3, spec)[0]
 
-    spliced = _splice(series, T)
+    spliced = splice_candles(series, T)
     keep = slice(0, T + 1)
     assert not np.array_equal(leaky(series)[keep], leaky(spliced)[keep], equal_nan=True)
     np.testing.assert_array_equal(honest(series)[keep], honest(spliced)[keep])

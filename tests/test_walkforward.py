@@ -16,7 +16,7 @@ from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.models.walkforward import FOLD_COLUMNS, WalkForward, WalkForwardResult
-from tests.conftest import make_candles
+from tests.conftest import make_candles, splice_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -31,13 +31,6 @@ def _wf(warm: bool = True, **kw: object) -> WalkForward:
         train_bars=TRAIN, retrain_every=EVERY, warm_start=warm, warm_start_epochs=2
     )
     return WalkForward(TINY, spec, **kw)  # type: ignore[arg-type]
-
-
-def _splice(base: pd.DataFrame, t: int, seed: int = 99) -> pd.DataFrame:
-    """``base`` with every bar after position t replaced by noise that still forms valid candles."""
-    tail = make_candles(len(base) - t - 1, seed=seed, price=float(base["close"].iloc[t]) * 1.25)
-    tail.index = base.index[t + 1 :]
-    return validate_ohlcv(pd.concat([base.iloc[: t + 1], tail]), source="spliced")
 
 
 def _same(a: pd.Series, b: pd.Series) -> None:
@@ -74,7 +67,7 @@ def test_truncation_invariance(
     else:
         assert (full.folds["epochs"].iloc[1:] <= 2).all()  # warm-started folds train fewer epochs
     truncated = _wf(warm).run(series.iloc[: T + 1])
-    noisy_input = _splice(series, T)
+    noisy_input = splice_candles(series, T)
     noisy = _wf(warm).run(noisy_input)
     keep = slice(0, T + 1)
     for other in (truncated, noisy):
@@ -194,7 +187,7 @@ def test_fold_cache_resume_rerun_change_and_corruption(
     }
 
     # changed tail: bars after 150 only touch fold 2's training (fold 1 only re-predicts)
-    changed = _wf(cache_dir=tmp_path).run(_splice(series, 150, seed=5))
+    changed = _wf(cache_dir=tmp_path).run(splice_candles(series, 150, seed=5))
     assert changed.folds["cached"].tolist() == [True, True, False]
     _same(changed.forecasts.iloc[:151], fresh.forecasts.iloc[:151])
 

@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_backtrader.backtests.data.validate import validate_ohlcv
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.models.targets import target_fwd_logvol, target_fwd_up
 from lstm_backtrader.models.walkforward import WalkForward
-from tests.conftest import make_candles
+from tests.conftest import make_candles, splice_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -31,13 +30,6 @@ CONFIGS = {
     "lstm-direction": ForecasterConfig(**LSTM, target="direction", horizon=2),  # type: ignore[arg-type]
     "lstm-volatility": ForecasterConfig(**LSTM, target="volatility", vol_estimator="parkinson"),  # type: ignore[arg-type]
 }
-
-
-def _splice(base: pd.DataFrame, t: int, seed: int = 99) -> pd.DataFrame:
-    """``base`` with every bar after position t replaced by other valid candles."""
-    tail = make_candles(len(base) - t - 1, seed=seed, price=float(base["close"].iloc[t]) * 1.25)
-    tail.index = base.index[t + 1 :]
-    return validate_ohlcv(pd.concat([base.iloc[: t + 1], tail]), source="spliced")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +53,7 @@ def test_truncation_invariance_per_target(series: pd.DataFrame, name: str) -> No
     assert full.folds["fold"].tolist() == [0, 1, 2]
     assert full.forecasts.iloc[TRAIN:].notna().all() and full.forecasts.iloc[:TRAIN].isna().all()
     keep = slice(0, T + 1)
-    for other in (_run(cfg, series.iloc[: T + 1]), _run(cfg, _splice(series, T))):
+    for other in (_run(cfg, series.iloc[: T + 1]), _run(cfg, splice_candles(series, T))):
         pd.testing.assert_series_equal(
             other.forecasts.iloc[keep],
             full.forecasts.iloc[keep],

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -198,6 +199,26 @@ def _with_baseline(
     return paired((forecast, "forecast"), (realised, "realised"), (baseline, "baseline"))
 
 
+def _against_baseline(
+    out: dict[str, Any],
+    model: np.ndarray,
+    y: np.ndarray,
+    b: np.ndarray,
+    losses: tuple[tuple[str, Callable[..., float], Callable[..., np.ndarray], str], ...],
+    h: int,
+    alternative: Alternative,
+) -> None:
+    """Adds ``baseline_<loss>``, ``dm_<loss>`` (DM test of the per-bar terms, model against
+    baseline) and ``<loss>_ratio`` (model/baseline) to ``out`` for each
+    ``(loss, mean, terms, dm_label)``; ``out[loss]`` holds the model's score already."""
+    for name, mean, terms, label in losses:
+        out[f"baseline_{name}"] = mean(b, y)
+        out[f"dm_{name}"] = diebold_mariano_losses(
+            terms(model, y), terms(b, y), h, alternative, label
+        )
+        out[f"{name}_ratio"] = _ratio(out[name], out[f"baseline_{name}"])
+
+
 def probability_metrics(
     prob: ArrayLike,
     outcome: ArrayLike,
@@ -219,18 +240,11 @@ def probability_metrics(
         "base_rate": float(np.mean(y)),
     }
     if b is not None:
-        out.update(
-            baseline_log_loss=log_loss(b, y),
-            baseline_brier=brier_score(b, y),
-            dm_log_loss=diebold_mariano_losses(
-                log_loss_terms(p, y), log_loss_terms(b, y), h, alternative, "log"
-            ),
-            dm_brier=diebold_mariano_losses(
-                brier_terms(p, y), brier_terms(b, y), h, alternative, "brier"
-            ),
+        losses = (
+            ("log_loss", log_loss, log_loss_terms, "log"),
+            ("brier", brier_score, brier_terms, "brier"),
         )
-        out["log_loss_ratio"] = _ratio(out["log_loss"], out["baseline_log_loss"])
-        out["brier_ratio"] = _ratio(out["brier"], out["baseline_brier"])
+        _against_baseline(out, p, y, b, losses, h, alternative)
     return ProbabilityMetrics(**out)
 
 
@@ -248,18 +262,11 @@ def volatility_metrics(
     require(len(f), 3, "volatility_metrics")
     out: dict[str, Any] = {"n": len(f), "qlike": qlike(f, y), "mse_log_var": mse_log_var(f, y)}
     if b is not None:
-        out.update(
-            baseline_qlike=qlike(b, y),
-            baseline_mse_log_var=mse_log_var(b, y),
-            dm_qlike=diebold_mariano_losses(
-                qlike_terms(f, y), qlike_terms(b, y), h, alternative, "qlike"
-            ),
-            dm_mse_log_var=diebold_mariano_losses(
-                mse_log_var_terms(f, y), mse_log_var_terms(b, y), h, alternative, "mse_log_var"
-            ),
+        losses = (
+            ("qlike", qlike, qlike_terms, "qlike"),
+            ("mse_log_var", mse_log_var, mse_log_var_terms, "mse_log_var"),
         )
-        out["qlike_ratio"] = _ratio(out["qlike"], out["baseline_qlike"])
-        out["mse_log_var_ratio"] = _ratio(out["mse_log_var"], out["baseline_mse_log_var"])
+        _against_baseline(out, f, y, b, losses, h, alternative)
     return VolatilityMetrics(**out)
 
 
