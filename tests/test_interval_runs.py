@@ -105,3 +105,16 @@ def test_sweep_grids_over_interval_level_and_ensemble(tmp_path: Path) -> None:
     assert sorted((c.intervals.level, c.model.ensemble) for c in configs) == [
         (0.8, 1), (0.8, 2), (0.9, 1), (0.9, 2)
     ]  # fmt: skip
+
+
+def test_mc_dropout_run_writes_the_spread(tmp_path: Path) -> None:
+    cfg = tmp_path / "mc.toml"
+    cfg.write_text(TINY.replace("epochs = 1\n", "epochs = 1\nmc_dropout = 3\n"), encoding="utf-8")
+    args = ["backtest", "--config", str(cfg), "--cache-dir", str(tmp_path / "cache"),
+            "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output[-2000:]
+    frame = pd.read_csv((tmp_path / "reports" / "latest").resolve() / "forecasts.csv", index_col=0)
+    assert {"spread", "lower", "upper"} <= set(frame.columns)
+    spread = frame["spread"].dropna()
+    assert len(spread) > 50 and (spread >= 0).all()
