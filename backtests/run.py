@@ -178,6 +178,7 @@ def write_run(
         realised=sim.realised[oos] if is_return else None,
         folds=folds if len(folds) else None,
         store=pieces,
+        level=config.intervals.level if config.intervals.on else None,
     )
     if is_return:
         images["backtrader"] = _backtrader_chart(sim, config, asset_name(source), pieces)

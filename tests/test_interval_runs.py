@@ -83,6 +83,7 @@ def test_run_with_intervals_writes_bounds_and_coverage(tmp_path: Path) -> None:
     assert all(c is None or 0 <= c <= 1 for c in fold_cov) and any(c is not None for c in fold_cov)
     page = (run / "index.html").read_text()
     assert "Conformal intervals" in page and "coverage" in page
+    assert "coverage" in summary["images"] and (run / "plots" / "coverage.png").is_file()
 
 
 def test_audit_compares_the_interval_bounds(tmp_path: Path) -> None:
