@@ -92,11 +92,14 @@ def _first_row_difference(fa: pd.DataFrame, fb: pd.DataFrame) -> int | None:
 
 def _series(sim: Simulation) -> dict[str, pd.Series]:
     """Every per-bar output of a run the audit compares: the LSTM's forecast, its
-    indicator's ``prob`` and ``vol`` lines and each baseline's forecast (other targets)."""
+    indicator's ``prob`` and ``vol`` lines and each baseline's forecast (other targets), and the
+    walk-forward's ``spread``, ``lower`` and ``upper`` when present."""
     out = {"forecast": sim.forecasts}
     if sim.lines is not None:
         out.update({f"{name} line": sim.lines[name] for name in sim.lines.columns})
     out.update({f"{kind} forecast": series for kind, series in sim.baselines.items()})
+    if sim.uncertainty is not None:  # spread, conformal lower and upper
+        out.update({str(name): sim.uncertainty[name] for name in sim.uncertainty.columns})
     return out
 
 

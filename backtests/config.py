@@ -20,6 +20,7 @@ from typing import Any
 
 from lstm_backtrader.backtests.data.times import parse_time
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.conformal import IntervalSpec
 from lstm_backtrader.models.factory import build_forecaster
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import WalkForwardSpec
@@ -151,6 +152,7 @@ class RunConfig:
     model: ForecasterConfig = field(default_factory=ForecasterConfig)
     walkforward: WalkForwardSpec = field(default_factory=WalkForwardSpec)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    intervals: IntervalSpec = field(default_factory=IntervalSpec)  # level 0: off
 
     def __post_init__(self) -> None:
         # settings that are fine alone but impossible together: refused before any training
@@ -201,7 +203,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable dict (for manifests and the report page). The settings of
         the direction/volatility strategies are left out of a return run while at their
-        defaults (so its manifests and sweep trial ids are those of before the targets)."""
+        defaults (so its manifests and sweep trial ids are those of before the targets), and
+        so is ``[intervals]`` while off (level 0)."""
         strategy = dataclasses.asdict(self.strategy)
         if self.model.target == "return":
             for name in TARGET_STRATEGY_FIELDS:
@@ -212,6 +215,7 @@ class RunConfig:
             "model": self.model.to_dict(),
             "walkforward": self.walkforward.to_dict(),
             "strategy": strategy,
+            **({"intervals": dataclasses.asdict(self.intervals)} if self.intervals.on else {}),
         }
 
     @classmethod
@@ -251,7 +255,8 @@ class RunConfig:
         ):
             del merged["model"]["direction_threshold"]
         for section, values in overrides.items():
-            merged[section].update({k: v for k, v in values.items() if v is not None})
+            given = {k: v for k, v in values.items() if v is not None}
+            merged.setdefault(section, {}).update(given)
         return RunConfig.from_dict(merged, source="command line")
 
 

@@ -168,6 +168,7 @@ def write_run(
         folds=folds if len(folds) else None,
         notes=notes,
         tearsheet_notes=tearsheet_differences(lstm, bh, ppy, store=pieces),
+        intervals=interval_report(sim, config),
     )
     oos = sim.forecasts.index >= sim.oos_start
     is_return = sim.target == "return"
@@ -177,6 +178,7 @@ def write_run(
         realised=sim.realised[oos] if is_return else None,
         folds=folds if len(folds) else None,
         store=pieces,
+        level=config.intervals.level if config.intervals.on else None,
     )
     if is_return:
         images["backtrader"] = _backtrader_chart(sim, config, asset_name(source), pieces)
@@ -218,6 +220,28 @@ def write_run(
         logger.info("report pieces: %d reused, %d rendered (%s)", st.hits, st.renders,
                     ", ".join(st.rendered) or "none")  # fmt: skip
     return summary
+
+
+def interval_report(sim: Simulation, config: RunConfig) -> dict[str, Any] | None:
+    """Nominal level, realised coverage and mean width of the conformal intervals over the
+    out-of-sample bars (``None`` while intervals are off); per fold in the fold table."""
+    from lstm_backtrader.models.conformal import interval_coverage, interval_width
+
+    spec, unc = config.intervals, sim.uncertainty
+    if not spec.on or unc is None or "lower" not in unc:
+        return None
+    oos = unc.index >= sim.oos_start
+    lo, up = unc["lower"].to_numpy()[oos], unc["upper"].to_numpy()[oos]
+    y = sim.realised.reindex(unc.index).to_numpy(dtype="float64")[oos]
+    known = np.isfinite(lo) & np.isfinite(up) & np.isfinite(y)
+    return {
+        "level": spec.level,
+        "method": spec.method,
+        "window": spec.window,
+        "coverage": interval_coverage(lo, up, y),
+        "width": interval_width(lo, up),
+        "bars": int(known.sum()),
+    }
 
 
 def _primary_baseline(target: str) -> str:
@@ -322,6 +346,7 @@ def _write_csvs(sim: Simulation, run_dir: Path) -> None:
             "forecast": sim.forecasts,
             "realised": sim.realised.rename("realised"),
             **extra,
+            **({} if sim.uncertainty is None else dict(sim.uncertainty.items())),
             "fold": sim.fold_id,
             "age": sim.age,
         }

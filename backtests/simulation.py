@@ -49,6 +49,16 @@ class Simulation:
     target: str = "return"  # the model's target (forecasts and realised are of it)
     baselines: dict[str, pd.Series] = field(default_factory=dict)  # kind -> its forecasts
     lines: pd.DataFrame | None = None  # the LSTM indicator's prob and vol lines (targets)
+    #: The walk-forward's per-bar ``spread`` (ensemble / MC dropout) and conformal ``lower``,
+    #: ``upper`` (intervals on), those present; ``None`` without any.
+    uncertainty: pd.DataFrame | None = None
+
+
+def uncertainty_frame(result: Any) -> pd.DataFrame | None:
+    """The ``spread``, ``lower`` and ``upper`` columns of a walk-forward result that exist."""
+    cols = {n: getattr(result, n) for n in ("spread", "lower", "upper")}
+    cols = {n: s.rename(n) for n, s in cols.items() if s is not None}
+    return pd.DataFrame(cols) if cols else None
 
 
 def default_cache_dir() -> Path:
@@ -149,6 +159,7 @@ def make_walkforward(
         cache_dir=cache_dir,
         progress=progress,
         executor=executor,
+        intervals=config.intervals if config.intervals.on else None,
     )
 
 
@@ -218,6 +229,7 @@ def simulate(
         result = holder["indicator"].result_
         forecasts, folds = result.forecasts, result.folds
         fold_id, age = result.fold_id, result.age
+        uncertainty = uncertainty_frame(result)
     else:
         forecasts = forecast_fn(candles).reindex(candles.index).astype("float64")
         forecasts[forecasts.index < oos_start] = np.nan
@@ -233,6 +245,7 @@ def simulate(
         folds = pd.DataFrame()
         fold_id = pd.Series(np.where(forecasts.notna(), 0, -1), index=candles.index)
         age = pd.Series(-1, index=candles.index)
+        uncertainty = None
     records["Buy & hold"] = run_strategy(
         candles, BuyAndHold, label="Buy & hold", on_bar=bars("Buy & hold"), **costs
     )
@@ -263,6 +276,7 @@ def simulate(
         age=age,
         records={k: v.since(oos_start) for k, v in records.items()},
         oos_start=oos_start,
+        uncertainty=uncertainty,
     )
 
 
@@ -306,6 +320,7 @@ def _simulate_target(
         ind = holder["indicator"]
         result = ind.result_
         forecasts, folds, fold_id, age = result.forecasts, result.folds, result.fold_id, result.age
+        uncertainty = uncertainty_frame(result)
         n = len(candles)
         lines = pd.DataFrame(
             {name: np.asarray(getattr(ind.lines, name).array[:n]) for name in ("prob", "vol")},
@@ -327,6 +342,7 @@ def _simulate_target(
             {"prob": traded if target == "direction" else nan,
              "vol": traded if target == "volatility" else nan}
         )  # fmt: skip
+        uncertainty = None
     records["Buy & hold"] = run_strategy(
         candles, BuyAndHold, label="Buy & hold", on_bar=bars("Buy & hold"), **costs
     )
@@ -344,6 +360,7 @@ def _simulate_target(
         target=target,
         baselines=baselines,
         lines=lines,
+        uncertainty=uncertainty,
     )
 
 

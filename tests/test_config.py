@@ -8,6 +8,7 @@ import pytest
 
 from lstm_backtrader.backtests.config import RunConfig, load_config
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.conformal import IntervalSpec
 from lstm_backtrader.models.infra.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,7 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 def test_example_config_lists_every_default() -> None:
     assert load_config(REPO / "configs" / "example.toml") == RunConfig()
     text = (REPO / "configs" / "example.toml").read_text()
-    everything = RunConfig(model=ForecasterConfig(target="volatility")).to_dict()
+    everything = RunConfig(
+        model=ForecasterConfig(target="volatility"), intervals=IntervalSpec(level=0.9)
+    ).to_dict()
+    everything["model"].update(ensemble=1, mc_dropout=0)  # left out of the dict while off
     for section, values in everything.items():
         assert f"[{section}]" in text
         for name in values:

@@ -252,6 +252,12 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ("[strategy]\nrebalance_band = 1.5", "[strategy] rebalance_band"),
     ("[strategy]\nprob_threshold = 1", "[strategy] prob_threshold"),
     ("[strategy]\nkelly_multiplier = 0", "[strategy] kelly_multiplier"),
+    ("[intervals]\nlevel = 1.5", "[intervals] interval level"),
+    ('[intervals]\nlevel = "high"', "[intervals] level"),
+    ("[intervals]\nlevel = 0.9\nwindow = 1", "[intervals] interval window"),
+    ('[intervals]\nlevel = 0.9\nmethod = "bayes"', "[intervals] interval method"),
+    ("[intervals]\nlevel = 0.9\ngamma = 0", "[intervals] interval gamma"),
+    ("[intervals]\nwidth = 2", "[intervals] width"),
 ]
 
 

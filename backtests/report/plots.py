@@ -47,6 +47,7 @@ PLOT_TITLES: dict[str, str] = {
     "backtrader": "Backtrader chart of the LSTM strategy (value, price with fills, forecast)",
     "reliability": "Reliability: observed frequency of “up” per forecast-probability bin",
     "volatility": "Forecast vs realised volatility (per bar, %)",
+    "coverage": "Conformal interval coverage per walk-forward fold vs the nominal level",
 }
 
 _DPI = 100
@@ -364,6 +365,30 @@ def target_plots(
     }
 
 
+def fold_coverage_png(
+    folds: pd.DataFrame, level: float, *, figsize: tuple[float, float] = (9, 3.5)
+) -> bytes:
+    """Realised coverage of each fold's conformal intervals (column ``coverage``; NaN folds
+    left empty) with the nominal ``level`` as a dashed line."""
+    x = np.arange(len(folds))
+    labels = [str(f) for f in folds["fold"]]
+    cov = pd.to_numeric(folds["coverage"]).to_numpy(dtype="float64")
+    step = max(1, len(x) // 20)
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        ax.bar(x, cov, 0.8, color=np.where(cov < level, "#d62728", "#2ca02c"))
+        ax.axhline(level, color="black", lw=0.8, ls="--", label=f"nominal {level:g}")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("coverage")
+        ax.set_title(PLOT_TITLES["coverage"])
+        ax.legend(loc="lower left", frameon=False)
+        ax.set_xticks(x[::step], labels[::step])
+        ax.set_xlabel("fold")
+
+    return _render(draw, figsize)
+
+
 def standard_plots(
     equities: Equities,
     *,
@@ -373,9 +398,11 @@ def standard_plots(
     window: int = 60,
     model_name: str = "LSTM",
     store: PieceStore | None = None,
+    level: float | None = None,
 ) -> dict[str, bytes]:
     """The report's figures keyed like :data:`PLOT_TITLES` (forecast figures only when both
-    ``forecast`` and ``realised`` are given, the fold figure only with ``folds``).
+    ``forecast`` and ``realised`` are given, the fold figure only with ``folds``, the coverage
+    figure only with ``level``, the intervals' nominal level, and a ``coverage`` fold column).
 
     With a ``store`` (:class:`~lstm_backtrader.backtests.report.pieces.PieceStore`), a figure
     whose inputs, code and library versions are unchanged is read back instead of drawn.
@@ -412,4 +439,9 @@ def standard_plots(
             "folds", lambda: fold_rmse_png(folds, model_name=model_name),
             folds=used, model_name=model_name,
         )  # fmt: skip
+    if level is not None and folds is not None and len(folds) and "coverage" in folds.columns:
+        used = folds[["fold", "coverage"]]
+        out["coverage"] = piece(
+            "coverage", lambda: fold_coverage_png(used, level), folds=used, level=level
+        )
     return out

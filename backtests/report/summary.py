@@ -126,6 +126,11 @@ class ReportInputs:
         next to the link).
     notes
         Free-text remarks shown at the end of the page.
+    intervals
+        Conformal intervals' nominal ``level``, ``method``, ``window``, realised ``coverage``
+        and mean ``width`` over the out-of-sample bars with an interval (``bars``); ``None``
+        (no key in the summary) while intervals are off. Per fold: the fold table's
+        ``coverage`` and ``width``.
     """
 
     title: str
@@ -144,6 +149,7 @@ class ReportInputs:
     tearsheet: str | None = "tearsheet.html"
     notes: Sequence[str] = field(default_factory=tuple)
     tearsheet_notes: Sequence[str] = field(default_factory=tuple)
+    intervals: Mapping[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- JSON
@@ -264,6 +270,7 @@ def summary_dict(inputs: ReportInputs, image_names: Sequence[str] = ()) -> dict[
             "strategies": strategies,
             "forecast": inputs.forecast,
             **({"target": inputs.target} if inputs.target is not None else {}),
+            **({"intervals": inputs.intervals} if inputs.intervals is not None else {}),
             "significance": significance,
             "folds": folds,
             "tearsheet": inputs.tearsheet,

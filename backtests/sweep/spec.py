@@ -25,6 +25,7 @@ from lstm_backtrader.backtests.config import (
     resolve_code_path,
 )
 from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.conformal import IntervalSpec
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import WalkForwardSpec
 
@@ -42,10 +43,10 @@ __all__ = [
 #: Top-level keys a sweep file may hold.
 SWEEP_KEYS: tuple[str, ...] = (
     *("title", "base", "seeds", "mode", "grid", "trials", "assets"),
-    *("data", "model", "walkforward", "strategy"),
+    *("data", "model", "walkforward", "strategy", "intervals"),
 )
 #: Sections a grid / list key may vary (``data`` varies through ``[[assets]]``).
-VARIABLE_SECTIONS = ("model", "walkforward", "strategy")
+VARIABLE_SECTIONS = ("model", "walkforward", "strategy", "intervals")
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ def _check_key(key: str, where: str) -> tuple[str, str]:
         "model": ForecasterConfig,
         "walkforward": WalkForwardSpec,
         "strategy": StrategyConfig,
+        "intervals": IntervalSpec,
     }
     if section not in kinds:
         raise InputError(
@@ -251,7 +253,9 @@ def _parse_base(doc: Mapping[str, Any], p: Path) -> RunConfig:
         base = load_config(_resolve(base_ref, p.parent) if base_ref else None)
     except InputError as exc:
         raise InputError(f"{p}: base = {base_ref!r}: {exc}") from None
-    inline = {s: doc[s] for s in ("data", "model", "walkforward", "strategy") if s in doc}
+    inline = {
+        s: doc[s] for s in ("data", "model", "walkforward", "strategy", "intervals") if s in doc
+    }
     if inline:
         merged = base.to_dict()
         for section, values in inline.items():
@@ -264,7 +268,7 @@ def _parse_base(doc: Mapping[str, Any], p: Path) -> RunConfig:
                 for name in CODE_FIELDS:
                     if name in values:
                         values[name] = resolve_code_path(values[name], p.parent)
-            merged[section].update(values)
+            merged.setdefault(section, {}).update(values)
         base = RunConfig.from_dict(merged, source=str(p))
     return base
 
