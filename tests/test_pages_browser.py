@@ -163,8 +163,10 @@ def target_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     schedule = "[walkforward]\ntrain_bars = 200\nretrain_every = 110\n"
     for target, kind in (("volatility", "har"), ("direction", "logistic")):
         cfg = tmp / f"{target}.toml"
+        # the volatility page also carries conformal intervals (their table and figure)
+        extra = "[intervals]\nlevel = 0.9\nwindow = 20\n" if target == "volatility" else ""
         cfg.write_text(head + f'[model]\nkind = "{kind}"\ntarget = "{target}"\nlookback = 5\n'
-                       + schedule)  # fmt: skip
+                       + schedule + extra)  # fmt: skip
         reports = tmp / f"reports-{target}"
         run = runner.invoke(app, ["backtest", "--config", str(cfg), "--reports-dir",
                                   str(reports), "--cache-dir", str(tmp / "cache")])  # fmt: skip
@@ -193,3 +195,5 @@ def test_target_pages_fit_and_show_no_raw_values(target_pages, name, tmp_path) -
     else:
         first = {"volatility": "QLIKE", "direction": "Log loss"}[name]
         assert f"Forecast diagnostics ({name})" in got["text"] and first in got["text"]
+        if name == "volatility":
+            assert "Conformal intervals" in got["text"], got["text"][:2000]
