@@ -18,17 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import TARGET_FIELDS, ForecasterConfig
+from lstm_backtrader.models.config import TARGET_FIELDS
 from lstm_backtrader.models.features import check_candles, hash_candles
 from lstm_backtrader.models.forecaster import ConfiguredForecaster
-from lstm_backtrader.models.infra.errors import InputError, ModelFileError
-from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
+from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.persist import JsonStateMixin
 from lstm_backtrader.models.targets import (
     bar_variance,
     forecast_name,
@@ -39,7 +38,7 @@ from lstm_backtrader.models.targets import (
 logger = logging.getLogger(__name__)
 
 
-class BaselineForecaster(ConfiguredForecaster):
+class BaselineForecaster(JsonStateMixin, ConfiguredForecaster):
     """Shared plumbing of the constant baselines: fit, predict, save/load. Subclasses define
     ``_fit_value``; ``horizon``, ``lookback`` and the target settings are hyperparameters."""
 
@@ -113,43 +112,12 @@ class BaselineForecaster(ConfiguredForecaster):
         doc = self.config.to_dict()
         return {k: doc[k] for k in ("target", *TARGET_FIELDS) if k in doc}
 
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON sidecar ``path.with_suffix('.json')`` (no ``.keras`` for baselines)."""
-        self._check_fitted()
-        return write_sidecar(
-            path,
-            {
-                "kind": self.kind,
-                "config": self.config.to_dict(),
-                "value": self.value_,
-                "train_range": [self.train_range_[0].isoformat(), self.train_range_[1].isoformat()],
-                "n_train": self.n_train_,
-                "data_hash": self.data_hash_,
-                "weights_sha256": self.model_hash(),
-            },
-        )
+    def _state_doc(self) -> dict[str, Any]:
+        return {"value": self.value_, "n_train": self.n_train_}
 
-    @classmethod
-    def load(cls, path: str | Path) -> Any:
-        """Load what :meth:`save` wrote (``ModelFileError`` when missing/corrupt)."""
-        doc = read_sidecar(path, kind=cls.kind)
-        try:
-            out = cls(ForecasterConfig.from_dict(doc["config"]))
-            out.value_ = float(doc["value"])
-            out.train_range_ = tuple(pd.Timestamp(t) for t in doc["train_range"])
-            out.n_train_ = int(doc["n_train"])
-            out.data_hash_ = str(doc["data_hash"])
-        except (KeyError, TypeError, ValueError, InputError) as exc:
-            raise ModelFileError(
-                f"{sidecar_path(path)}: sidecar field missing or malformed ({exc}); save again"
-            ) from None
-        out.n_epochs_ = 0
-        out.best_val_loss_ = float("nan")
-        if out.model_hash() != doc.get("weights_sha256"):
-            raise ModelFileError(
-                f"{sidecar_path(path)}: content does not match its hash; save again"
-            )
-        return out
+    def _set_state(self, doc: dict[str, Any]) -> None:
+        self.value_ = float(doc["value"])
+        self.n_train_ = int(doc["n_train"])
 
 
 class PersistenceForecaster(BaselineForecaster):

@@ -15,13 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.features import (
     check_candles,
     compute_features,
@@ -32,15 +30,15 @@ from lstm_backtrader.models.features import (
     valid_window_ends,
 )
 from lstm_backtrader.models.forecaster import ConfiguredForecaster
-from lstm_backtrader.models.infra.errors import InputError, ModelFileError
-from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
+from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.persist import JsonStateMixin
 from lstm_backtrader.models.scaling import StandardScaler
 from lstm_backtrader.models.targets import forecast_name, target_series
 
 logger = logging.getLogger(__name__)
 
 
-class LogisticForecaster(ConfiguredForecaster):
+class LogisticForecaster(JsonStateMixin, ConfiguredForecaster):
     """Logistic regression on flattened windows of the causal features (see the module)."""
 
     kind: ClassVar[str] = "logistic"
@@ -119,7 +117,7 @@ class LogisticForecaster(ConfiguredForecaster):
             return float("nan")
         return float(self.predict(tail).iloc[-1])
 
-    def _doc(self) -> dict[str, Any]:
+    def _state_doc(self) -> dict[str, Any]:
         return {
             "coef": [float(c) for c in self.coef_],
             "intercept": self.intercept_,
@@ -129,43 +127,10 @@ class LogisticForecaster(ConfiguredForecaster):
     def model_hash(self) -> str:
         """SHA-256 of the configuration and the fitted state."""
         self._check_fitted()
-        text = json.dumps({"config": self.config.to_dict(), **self._doc()}, sort_keys=True)
+        text = json.dumps({"config": self.config.to_dict(), **self._state_doc()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON sidecar ``path.with_suffix('.json')`` (no pickle)."""
-        self._check_fitted()
-        return write_sidecar(
-            path,
-            {
-                "kind": self.kind,
-                "config": self.config.to_dict(),
-                **self._doc(),
-                "train_range": [t.isoformat() for t in self.train_range_],
-                "data_hash": self.data_hash_,
-                "weights_sha256": self.model_hash(),
-            },
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> LogisticForecaster:
-        """Load what :meth:`save` wrote (``ModelFileError`` when missing/corrupt/changed)."""
-        doc = read_sidecar(path, kind=cls.kind)
-        try:
-            out = cls(ForecasterConfig.from_dict(doc["config"]))
-            out.coef_ = np.asarray(doc["coef"], dtype="float64")
-            out.intercept_ = float(doc["intercept"])
-            out.scaler_ = StandardScaler.from_dict(doc["scaler"])
-            out.train_range_ = tuple(pd.Timestamp(t) for t in doc["train_range"])
-            out.data_hash_ = str(doc["data_hash"])
-        except (KeyError, TypeError, ValueError, InputError) as exc:
-            raise ModelFileError(
-                f"{sidecar_path(path)}: sidecar field missing or malformed ({exc}); save again"
-            ) from None
-        out.n_epochs_ = 0
-        out.best_val_loss_ = float("nan")
-        if out.model_hash() != doc.get("weights_sha256"):
-            raise ModelFileError(
-                f"{sidecar_path(path)}: content does not match its hash; save again"
-            )
-        return out
+    def _set_state(self, doc: dict[str, Any]) -> None:
+        self.coef_ = np.asarray(doc["coef"], dtype="float64")
+        self.intercept_ = float(doc["intercept"])
+        self.scaler_ = StandardScaler.from_dict(doc["scaler"])

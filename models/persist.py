@@ -17,9 +17,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from lstm_backtrader.models.infra.errors import ModelFileError
+import pandas as pd
+
+from lstm_backtrader.models.config import ForecasterConfig
+from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.fileio import atomic_write_text
 from lstm_backtrader.models.infra.versions import package_versions
 
@@ -85,3 +88,58 @@ def read_sidecar(path: str | Path, *, kind: str | None = None) -> dict[str, Any]
             f"{side}: holds a {doc.get('kind')!r} forecaster, not {kind!r}; use load_forecaster"
         )
     return doc
+
+
+class JsonStateMixin:
+    """``save``/``load`` for a forecaster whose whole fitted state is JSON numbers (the
+    baselines): the sidecar holds the kind, the configuration, the state from
+    :meth:`_state_doc`, the training range, the data hash and ``model_hash()`` over it all.
+
+    A subclass implements ``_state_doc()`` (the fitted state as a JSON-able dict) and
+    ``_set_state(doc)`` (its inverse, reading the keys ``_state_doc`` wrote), besides the
+    ``kind``, ``config``, ``model_hash()`` and ``_check_fitted()`` of a configured forecaster.
+    """
+
+    kind: ClassVar[str]
+
+    def _state_doc(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _set_state(self, doc: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write the JSON sidecar ``path.with_suffix('.json')`` (numbers only, no pickle)."""
+        self._check_fitted()  # type: ignore[attr-defined]
+        return write_sidecar(
+            path,
+            {
+                "kind": self.kind,
+                "config": self.config.to_dict(),  # type: ignore[attr-defined]
+                **self._state_doc(),
+                "train_range": [t.isoformat() for t in self.train_range_],  # type: ignore[attr-defined]
+                "data_hash": self.data_hash_,  # type: ignore[attr-defined]
+                "weights_sha256": self.model_hash(),  # type: ignore[attr-defined]
+            },
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """Load what :meth:`save` wrote (``ModelFileError`` when missing, corrupt or changed)."""
+        doc = read_sidecar(path, kind=cls.kind)
+        try:
+            out = cls(ForecasterConfig.from_dict(doc["config"]))  # type: ignore[call-arg]
+            out._set_state(doc)
+            out.train_range_ = tuple(pd.Timestamp(t) for t in doc["train_range"])
+            out.data_hash_ = str(doc["data_hash"])
+        except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
+            raise ModelFileError(
+                f"{sidecar_path(path)}: sidecar field missing or malformed ({exc}); save again"
+            ) from None
+        out.n_epochs_ = 0
+        out.best_val_loss_ = float("nan")
+        if out.model_hash() != doc.get("weights_sha256"):
+            raise ModelFileError(
+                f"{sidecar_path(path)}: content does not match its hash; save again"
+            )
+        return out

@@ -32,17 +32,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.features import check_candles, hash_candles, log_return
 from lstm_backtrader.models.forecaster import ConfiguredForecaster
-from lstm_backtrader.models.infra.errors import InputError, ModelFileError
-from lstm_backtrader.models.persist import read_sidecar, sidecar_path, write_sidecar
+from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.persist import JsonStateMixin
 from lstm_backtrader.models.targets import bar_variance, forecast_name, target_fwd_logvol
 
 logger = logging.getLogger(__name__)
@@ -75,7 +73,7 @@ def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-class VolBaseline(ConfiguredForecaster):
+class VolBaseline(JsonStateMixin, ConfiguredForecaster):
     """Shared plumbing of the volatility baselines: fit on the labels of the training slice,
     predict, JSON save/load. Subclasses define ``_fit_state`` and ``_values``."""
 
@@ -147,43 +145,12 @@ class VolBaseline(ConfiguredForecaster):
         )
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON sidecar ``path.with_suffix('.json')`` (numbers only, no pickle)."""
-        self._check_fitted()
-        return write_sidecar(
-            path,
-            {
-                "kind": self.kind,
-                "config": self.config.to_dict(),
-                "state": self.state_,
-                "train_range": [t.isoformat() for t in self.train_range_],
-                "n_train": self.n_train_,
-                "data_hash": self.data_hash_,
-                "weights_sha256": self.model_hash(),
-            },
-        )
+    def _state_doc(self) -> dict[str, Any]:
+        return {"state": self.state_, "n_train": self.n_train_}
 
-    @classmethod
-    def load(cls, path: str | Path) -> Any:
-        """Load what :meth:`save` wrote (``ModelFileError`` when missing/corrupt/changed)."""
-        doc = read_sidecar(path, kind=cls.kind)
-        try:
-            out = cls(ForecasterConfig.from_dict(doc["config"]))
-            out.state_ = {str(k): float(v) for k, v in doc["state"].items()}
-            out.train_range_ = tuple(pd.Timestamp(t) for t in doc["train_range"])
-            out.n_train_ = int(doc["n_train"])
-            out.data_hash_ = str(doc["data_hash"])
-        except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
-            raise ModelFileError(
-                f"{sidecar_path(path)}: sidecar field missing or malformed ({exc}); save again"
-            ) from None
-        out.n_epochs_ = 0
-        out.best_val_loss_ = float("nan")
-        if out.model_hash() != doc.get("weights_sha256"):
-            raise ModelFileError(
-                f"{sidecar_path(path)}: content does not match its hash; save again"
-            )
-        return out
+    def _set_state(self, doc: dict[str, Any]) -> None:
+        self.state_ = {str(k): float(v) for k, v in doc["state"].items()}
+        self.n_train_ = int(doc["n_train"])
 
 
 class EWMAForecaster(VolBaseline):
