@@ -10,6 +10,10 @@
   backtest) exceeds ``threshold``, sized by the Kelly fraction of an even-odds bet
   ``2p - 1``, scaled by ``kelly_multiplier`` and capped at ``max_fraction`` (entered as soon
   as the gate opens; resized only outside the no-trade band).
+* :class:`IntervalGate` is long only while the conformal interval of the forward return lies
+  above zero (``lower > 0``), sized by the Kelly fraction ``mu / sigma**2`` of the forecast
+  ``mu`` and a predictive variance from the interval's width (plus the ensemble's or MC
+  dropout's spread, when there is one), scaled and capped like the probability gate.
 
 Both decide at bar t's close from values known then and send market orders that fill at bar
 t+1's open (:class:`~lstm_backtrader.strategies.base.RecordingStrategy`); sizes are fractional
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from statistics import NormalDist
 
 import backtrader as bt
 
@@ -134,7 +139,24 @@ class VolTargetStrategy(_TargetForecastStrategy):
             self.rebalance(target)
 
 
-class ProbabilityGate(_TargetForecastStrategy):
+class _Gate(_TargetForecastStrategy):
+    """Shared by the gates: enter as soon as the gate opens (however small the size), resize
+    only outside the no-trade band, exit when it closes; hold while the signal is unknown."""
+
+    def target_exposure(self) -> float | None:
+        raise NotImplementedError
+
+    def decide(self) -> None:
+        target = self.target_exposure()
+        if target is None:
+            return
+        if target > 0.0 and self.position.size == 0:
+            self.order_target_fraction(target)  # the gate opened: enter, however small
+        else:
+            self.rebalance(target)
+
+
+class ProbabilityGate(_Gate):
     """Long while ``P(up after costs) > threshold``, at ``min(max_fraction, kelly_multiplier
     × (2p - 1))``; flat otherwise.
 
@@ -172,14 +194,85 @@ class ProbabilityGate(_TargetForecastStrategy):
         kelly = float(self.p.kelly_multiplier) * (2.0 * p - 1.0)
         return max(0.0, min(float(self.p.max_fraction), kelly))
 
-    def decide(self) -> None:
-        target = self.target_exposure()
-        if target is None:
-            return
-        if target > 0.0 and self.position.size == 0:
-            self.order_target_fraction(target)  # the gate opened: enter, however small
-        else:
-            self.rebalance(target)
+
+class IntervalGate(_Gate):
+    """Long while the interval of the forward return excludes zero from above; flat otherwise.
+
+    At bar t's close, with the return forecast ``mu`` (``log(close[t+h] / close[t])``), its
+    conformal interval ``[lower, upper]`` at the nominal ``level`` and, when the forecast
+    comes from an ensemble or MC dropout, its ``spread`` (the members' standard deviation):
+
+    * ``lower <= 0`` (zero inside the interval, or the interval below it): exposure 0;
+    * ``lower > 0``: exposure ``min(max_fraction, kelly_multiplier * mu / sigma**2)``, where
+      ``sigma**2 = (half_width / z)**2 + spread**2``, ``z`` the standard normal quantile of
+      ``(1 + level) / 2``: the interval's width read as a normal predictive spread of the
+      return (what the past out-of-sample errors say), plus the model's own disagreement.
+      ``mu / sigma**2`` is the Kelly (growth-optimal) fraction for small returns. While the
+      gate is open ``mu > z * sigma``, so that fraction exceeds ``z / sigma`` — above 1 for any
+      horizon whose return spread is below ``z`` (164% at 90%): in practice ``max_fraction``
+      (or a small ``kelly_multiplier``) sets the size; the gate itself is the signal.
+
+    Nothing is traded while the interval is unknown (its first ``window`` bars). The lines come
+    from an ``LSTMForecast`` (its ``forecast``, ``lower``, ``upper`` and ``spread``) or, to
+    replay precomputed values, from the ``forecasts``, ``lower``, ``upper`` (and ``spread``)
+    series indexed by bar time — as the walk-forward's result holds them.
+    """
+
+    params = (
+        ("lower", None),  # replay: pd.Series of the intervals' lower bounds (with forecasts=)
+        ("upper", None),  # replay: pd.Series of the intervals' upper bounds
+        ("spread", None),  # replay: pd.Series of the forecast's spread (ensemble / MC dropout)
+        ("level", 0.9),  # the intervals' nominal coverage (turns the half-width into a std)
+        ("kelly_multiplier", 0.5),  # share of the Kelly fraction (0.5: half Kelly)
+        ("max_fraction", 1.0),  # cap of the exposure
+    )
+    line_name = "forecast"
+
+    def __init__(self) -> None:
+        if not 0.0 < float(self.p.level) < 1.0:
+            raise InputError(f"IntervalGate level is {self.p.level!r}: use 0 < level < 1")
+        for name in ("kelly_multiplier", "max_fraction"):
+            if not getattr(self.p, name) > 0:
+                raise InputError(
+                    f"IntervalGate {name} is {getattr(self.p, name)!r}: use a positive number"
+                )
+        if self.p.forecasts is not None and (self.p.lower is None or self.p.upper is None):
+            raise InputError(
+                "IntervalGate replaying forecasts= needs the intervals too: lower= and upper= "
+                "series (the walk-forward's lower/upper with [intervals] level > 0)"
+            )
+        super().__init__()
+        self._z = NormalDist().inv_cdf(0.5 + float(self.p.level) / 2.0)
+        self.lower, self.upper, self.spread = self._interval_lines()
+
+    def _interval_lines(self) -> tuple[bt.LineSeries, bt.LineSeries, bt.LineSeries | None]:
+        if self.p.forecasts is not None:
+            spread = self.p.spread
+            return (
+                SeriesForecast(self.data, series=self.p.lower).forecast,
+                SeriesForecast(self.data, series=self.p.upper).forecast,
+                None if spread is None else SeriesForecast(self.data, series=spread).forecast,
+            )
+        ind = self.indicator
+        missing = [name for name in ("lower", "upper") if not hasattr(ind.lines, name)]
+        if missing:
+            raise InputError(f"IntervalGate: the forecast indicator has no {missing} line")
+        return ind.lower, ind.upper, getattr(ind.lines, "spread", None)
+
+    def target_exposure(self) -> float | None:
+        """The exposure for this close's forecast and interval (``None`` while unknown)."""
+        mu, lo, hi = float(self.forecast[0]), float(self.lower[0]), float(self.upper[0])
+        if not (math.isfinite(mu) and math.isfinite(lo) and math.isfinite(hi)):
+            return None
+        if lo <= 0.0:
+            return 0.0
+        var = ((hi - lo) / (2.0 * self._z)) ** 2
+        if self.spread is not None and math.isfinite(float(self.spread[0])):
+            var += float(self.spread[0]) ** 2
+        if not var > 0.0:
+            return float(self.p.max_fraction)  # a zero-width interval above zero: the cap
+        kelly = float(self.p.kelly_multiplier) * mu / var
+        return max(0.0, min(float(self.p.max_fraction), kelly))
 
 
-__all__ = ["ProbabilityGate", "VolTargetStrategy"]
+__all__ = ["IntervalGate", "ProbabilityGate", "VolTargetStrategy"]

@@ -15,7 +15,7 @@ from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.models.walkforward import WalkForward
 from lstm_backtrader.strategies.costs import DEFAULT_STAKE
 from lstm_backtrader.strategies.runner import run_strategy
-from lstm_backtrader.strategies.targeted import ProbabilityGate, VolTargetStrategy
+from lstm_backtrader.strategies.targeted import IntervalGate, ProbabilityGate, VolTargetStrategy
 from tests.conftest import make_candles
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -106,6 +106,57 @@ def test_probability_gate_sizes_by_kelly_and_exits_below_threshold(candles) -> N
     assert len(rec.trades) == 1  # one closed round trip (the last one is still open)
     with pytest.raises(InputError, match="threshold"):
         run_strategy(candles, ProbabilityGate, forecasts=probs, threshold=1.0)
+
+
+def test_interval_gate_trades_only_when_the_interval_excludes_zero(candles) -> None:
+    mu = np.full(N, 0.01)
+    half = np.full(N, 0.02)  # interval mu ± 0.02: contains zero
+    half[10:30] = 0.005  # [0.005, 0.015]: above zero
+    mu[50:60], half[50:60] = 0.05, 0.01  # [0.04, 0.06]: Kelly far above the cap
+    idx = candles.index
+    lower = pd.Series(mu - half, index=idx)
+    upper = pd.Series(mu + half, index=idx)
+    lower.iloc[:5] = np.nan  # no interval yet (too few past scores): nothing traded
+    spread = pd.Series(0.001, index=idx)
+    rec = run_strategy(
+        candles, IntervalGate, forecasts=pd.Series(mu, index=idx), lower=lower, upper=upper,
+        spread=spread, level=0.9, kelly_multiplier=0.5, max_fraction=0.8, band=0.02,
+        fee=0.0, slippage=0.0,
+    )  # fmt: skip
+    exp = _exposure(rec, candles)
+    z = 1.6448536269514722  # standard normal quantile of 0.95
+    want = 0.5 * 0.01 / ((0.005 / z) ** 2 + 0.001**2)  # half Kelly: 0.5 mu / sigma^2
+    want = min(0.8, want)
+    assert want == 0.8  # a 0.5% half-width is a sharp interval: the cap binds
+    assert (rec.position.iloc[:11] == 0).all()  # decided at bar 10's close, filled at 11's open
+    assert rec.fills.iloc[0]["time"] == idx[11]
+    assert exp.iloc[11] == pytest.approx(want, abs=0.01)
+    assert rec.position.iloc[30] > 0 and rec.position.iloc[31] == 0.0  # zero back inside
+    assert (rec.position.iloc[31:51] == 0).all()
+    assert exp.iloc[51] == pytest.approx(0.8, abs=0.01)  # capped
+    assert (rec.position.iloc[61:] == 0).all()
+
+    # the gate open means mu > z * sigma, so mu / sigma^2 > z / sigma: the Kelly fraction of a
+    # one-bar interval is far above 1 and the cap or the multiplier sets the size
+    small = run_strategy(
+        candles, IntervalGate, forecasts=pd.Series(0.03, index=idx),
+        lower=pd.Series(0.001, index=idx), upper=pd.Series(0.059, index=idx),
+        level=0.9, kelly_multiplier=0.002, max_fraction=1.0, band=0.02, fee=0.0, slippage=0.0,
+    )  # fmt: skip
+    kelly = 0.03 / (0.029 / z) ** 2
+    assert kelly > z / (0.029 / z)
+    assert _exposure(small, candles).iloc[1] == pytest.approx(0.002 * kelly, abs=0.01)
+    assert 0.1 < 0.002 * kelly < 0.5
+
+
+def test_interval_gate_refuses_bad_settings(candles) -> None:
+    s = pd.Series(0.01, index=candles.index)
+    with pytest.raises(InputError, match="lower= and upper="):
+        run_strategy(candles, IntervalGate, forecasts=s)
+    with pytest.raises(InputError, match="level"):
+        run_strategy(candles, IntervalGate, forecasts=s, lower=s, upper=s, level=1.0)
+    with pytest.raises(InputError, match="max_fraction"):
+        run_strategy(candles, IntervalGate, forecasts=s, lower=s, upper=s, max_fraction=0)
 
 
 def test_strategies_read_the_lstm_lines(tmp_path) -> None:
