@@ -97,3 +97,15 @@ def ex(fake: Any) -> Any:
     from tests.fake_binance import make_exchange
 
     return make_exchange(fake)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_default_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Commands run without ``--cache-dir`` use a session folder, never the user's cache."""
+    old = os.environ.get("LSTM_BT_FOLD_CACHE")
+    os.environ["LSTM_BT_FOLD_CACHE"] = str(tmp_path_factory.mktemp("default-cache"))
+    yield
+    if old is None:
+        os.environ.pop("LSTM_BT_FOLD_CACHE", None)
+    else:
+        os.environ["LSTM_BT_FOLD_CACHE"] = old

@@ -133,6 +133,15 @@ def test_report_rebuilds_html_without_retraining(first_run: Path, work: Path) ->
     assert result.exit_code == 0, result.output
     assert (first_run / "index.html").read_bytes() == before
     assert (first_run / "tearsheet.html").is_file()
+    # with the run's cache: the tearsheet comes back from the report pieces, byte for byte,
+    # nothing is rendered or stored again
+    tearsheet = (first_run / "tearsheet.html").read_bytes()
+    pieces = sorted((work / "cache" / "report").iterdir())
+    (first_run / "tearsheet.html").unlink()
+    result = runner.invoke(app, ["report", str(first_run), "--cache-dir", str(work / "cache")])
+    assert result.exit_code == 0, result.output
+    assert (first_run / "tearsheet.html").read_bytes() == tearsheet
+    assert sorted((work / "cache" / "report").iterdir()) == pieces
     result = runner.invoke(app, ["report", str(work)])
     assert result.exit_code == 2 and "not a run folder" in result.output
 

@@ -225,10 +225,15 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id> or reports/latest).")],
+    cache_dir: CacheOpt = None,
 ) -> None:
-    """Rebuild a run's HTML (page and tearsheet) from its saved results, without retraining."""
+    """Rebuild a run's HTML (page and tearsheet) from its saved results, without retraining.
+    An unchanged tearsheet is read back from the report pieces beside the fold cache."""
     from lstm_backtrader.backtests.report.page import load_summary, rebuild_index
+    from lstm_backtrader.backtests.report.pieces import PieceStore
     from lstm_backtrader.backtests.report.tearsheet import write_tearsheet
+    from lstm_backtrader.backtests.run import REPORT_PIECES_DIR
+    from lstm_backtrader.backtests.simulation import MODEL_NAME, default_cache_dir
 
     if not run.is_dir():
         raise InputError(f"{run}: not a folder; give a run folder such as reports/latest")
@@ -248,14 +253,15 @@ def report(
     ppy = summary.get("periods_per_year")
     if not isinstance(ppy, int | float) or not ppy > 0:
         raise InputError(f"{summary_path}: periods_per_year is {ppy!r}; rerun the backtest")
-    if "LSTM" in returns and "Buy & hold" in returns:
+    if MODEL_NAME in returns and "Buy & hold" in returns:
         write_tearsheet(
-            returns["LSTM"],
+            returns[MODEL_NAME],
             returns["Buy & hold"],
             run / "tearsheet.html",
             periods_per_year=int(round(ppy)),
-            title="LSTM strategy vs buy & hold",
-            strategy_title="LSTM",
+            title=f"{MODEL_NAME} strategy vs buy & hold",
+            strategy_title=MODEL_NAME,
+            store=PieceStore((cache_dir or default_cache_dir()) / REPORT_PIECES_DIR),
         )
     page = rebuild_index(run)
     out.print(f"rebuilt: {page}")
