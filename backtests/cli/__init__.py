@@ -12,6 +12,7 @@ them:
 * :mod:`~lstm_backtrader.backtests.cli.data` — ``fetch``, ``data info``
 * :mod:`~lstm_backtrader.backtests.cli.runs` — ``backtest``, ``report``, ``audit``
 * :mod:`~lstm_backtrader.backtests.cli.sweeps` — ``sweep``
+* :mod:`~lstm_backtrader.backtests.cli.cache` — ``cache info``, ``cache prune``
 * :mod:`~lstm_backtrader.backtests.cli.common` — the consoles and option types they share
 """
 
@@ -28,7 +29,7 @@ import click
 import typer
 from rich.markup import escape
 
-from lstm_backtrader.backtests.cli import data, runs, sweeps
+from lstm_backtrader.backtests.cli import cache, data, runs, sweeps
 from lstm_backtrader.backtests.cli.common import err
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.tfload import QUIET_ENV
@@ -49,6 +50,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect candle files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(help="Size and pruning of the fold-model cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 
 
 #: Exit codes of every command: 0 success (a check that found nothing wrong), 1 a check found a
@@ -150,6 +153,8 @@ app.command()(user_errors(runs.backtest))
 app.command()(user_errors(runs.report))
 app.command()(user_errors(runs.audit))
 app.command()(user_errors(sweeps.sweep))
+cache_app.command("info")(user_errors(cache.cache_info))
+cache_app.command("prune")(user_errors(cache.cache_prune))
 
 
 def main() -> None:

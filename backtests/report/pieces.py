@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.infra import versions
+from lstm_backtrader.models.infra.cacheuse import mark_used
 from lstm_backtrader.models.infra.fileio import atomic_write_bytes
 
 __all__ = ["PIECE_FORMAT", "PieceStats", "PieceStore", "cached", "hash_value", "looks_complete",
-           "piece_key"]  # fmt: skip
+           "piece_entries", "piece_key"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ class PieceStore:
                 data = b""
             if looks_complete(data, ext):
                 self.stats.hits += 1
+                mark_used(path)
                 logger.debug("report piece %s reused: %s", kind, path)
                 return data
             logger.warning("report piece %s is unreadable or corrupt: rendering it again", path)
@@ -223,3 +225,18 @@ def cached(
         return render()
     return store.get(kind, key=piece_key(kind, inputs, code=code, packages=packages), ext=ext,
                      render=render)  # fmt: skip
+
+
+def piece_entries(root: str | Path) -> list[tuple[Path, float]]:
+    """The stored pieces under ``root`` with their last use (their mtime, stamped at every
+    reuse); temporary files of interrupted writes are not pieces."""
+    folder = Path(root).expanduser()
+    out = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        try:
+            out.append((path, path.stat().st_mtime))
+        except OSError:
+            continue
+    return out
