@@ -79,10 +79,10 @@ class StrategyConfig:
     sma_slow: int = 50  # SMA-cross baseline, slow window
     target_vol: float = 0.5  # target volatility: annualised volatility the exposure aims at
     max_leverage: float = 1.0  # target volatility: exposure cap (1.0: never borrow)
-    rebalance_band: float = 0.1  # volatility/direction: no trade while |target - held| <= band
+    rebalance_band: float = 0.1  # the targets' strategies: no trade while |target - held| <= band
     prob_threshold: float = 0.5  # direction: P(up after costs) a long needs
-    kelly_multiplier: float = 1.0  # direction: share of the Kelly fraction 2p - 1
-    max_fraction: float = 1.0  # direction: exposure cap
+    kelly_multiplier: float = 1.0  # direction / interval gate: share of the Kelly fraction
+    max_fraction: float = 1.0  # direction / interval gate: exposure cap
 
     def __post_init__(self) -> None:
         if not (self.cash > 0 and math.isfinite(self.cash)):

@@ -31,6 +31,8 @@ FoldProgress = Callable[[int, int, dict[str, Any]], None]
 BarProgress = Callable[[str, int, int], None]
 
 MODEL_NAME = "LSTM"
+#: The return target's strategy gated by the conformal intervals (when they are on).
+INTERVAL_GATE_NAME = "Interval gate (LSTM)"
 BASELINE_NAMES = ("Buy & hold", "SMA cross", "Persistence sign")
 
 
@@ -266,6 +268,9 @@ def simulate(
         **costs,
         **rules,
     )
+    if uncertainty is not None and {"lower", "upper"} <= set(uncertainty.columns):
+        records[INTERVAL_GATE_NAME] = interval_gate(candles, config, forecasts, uncertainty,
+                                                    costs, bars)  # fmt: skip
     realised = target_fwd_ret(candles["close"], config.model.horizon)
     return Simulation(
         candles=candles,
@@ -277,6 +282,38 @@ def simulate(
         records={k: v.since(oos_start) for k, v in records.items()},
         oos_start=oos_start,
         uncertainty=uncertainty,
+    )
+
+
+def interval_gate(
+    candles: pd.DataFrame,
+    config: RunConfig,
+    forecasts: pd.Series,
+    uncertainty: pd.DataFrame,
+    costs: dict[str, Any],
+    bars: Callable[[str], Any],
+) -> Any:
+    """The return forecast traded only where its conformal interval excludes zero
+    (:class:`~lstm_backtrader.strategies.targeted.IntervalGate`), from the walk-forward's
+    forecasts and intervals — the values the LSTM indicator shows."""
+    from lstm_backtrader.strategies.runner import run_strategy
+    from lstm_backtrader.strategies.targeted import IntervalGate
+
+    st = config.strategy
+    return run_strategy(
+        candles,
+        IntervalGate,
+        label=INTERVAL_GATE_NAME,
+        forecasts=forecasts,
+        lower=uncertainty["lower"],
+        upper=uncertainty["upper"],
+        spread=uncertainty.get("spread"),
+        level=config.intervals.level,
+        kelly_multiplier=st.kelly_multiplier,
+        max_fraction=st.max_fraction,
+        band=st.rebalance_band,
+        on_bar=bars(INTERVAL_GATE_NAME),
+        **costs,
     )
 
 

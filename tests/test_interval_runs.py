@@ -84,6 +84,17 @@ def test_run_with_intervals_writes_bounds_and_coverage(tmp_path: Path) -> None:
     page = (run / "index.html").read_text()
     assert "Conformal intervals" in page and "coverage" in page
     assert "coverage" in summary["images"] and (run / "plots" / "coverage.png").is_file()
+    # the interval gate trades the same forecasts, only where the interval excludes zero
+    equity = pd.read_csv(run / "equity.csv", index_col=0)
+    assert "Interval gate (LSTM)" in equity.columns
+    trades = pd.read_csv(run / "trades.csv")
+    gate = trades[trades["strategy"] == "Interval gate (LSTM)"]
+    above = frame.index[frame["lower"] > 0]
+    bar_after = {t: frame.index[i + 1] for i, t in enumerate(frame.index[:-1])}
+    allowed = {bar_after[t] for t in above if t in bar_after}  # decided at t, filled at t + 1
+    assert set(gate["entry_time"].str[:10]) <= {str(t)[:10] for t in allowed}
+    if not len(above):  # never open: flat, its equity the cash
+        assert equity["Interval gate (LSTM)"].nunique() == 1
 
 
 def test_audit_compares_the_interval_bounds(tmp_path: Path) -> None:
