@@ -13,6 +13,11 @@ Feature registry (:data:`FEATURE_REGISTRY`)
 ``log_volume_change``
     ``log1p(volume[t]) - log1p(volume[t-1])`` (warm-up 1 bar); ``log1p`` keeps zero-volume
     bars of real data finite.
+``dow_sin``, ``dow_cos``, ``hour_sin``, ``hour_cos``
+    Calendar features: the day of week (Monday = 0) and the hour of day (UTC) of the bar's
+    *open* time on the unit circle (``sin``/``cos`` of ``2π · value / period``), so Sunday sits
+    next to Monday and 23:00 next to 00:00. The open time is known before the bar closes; on
+    daily bars the hour features are constant (and scale to 0).
 
 Any other feature name must be a numeric column already present in the candle frame (e.g. an
 indicator the caller computed causally). Such columns are used as they are: the caller is
@@ -62,18 +67,63 @@ def log_volume_change(candles: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=candles.index, name="log_volume_change")
 
 
+def _open_times(candles: pd.DataFrame) -> pd.DatetimeIndex:
+    index = candles.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise InputError("calendar features need the bars' times: a frame with a DatetimeIndex")
+    return index.tz_convert("UTC") if index.tz is not None else index
+
+
+def _cyclical(candles: pd.DataFrame, values: np.ndarray, period: float, fn: Callable) -> pd.Series:
+    return pd.Series(fn(2.0 * np.pi * values / period), index=candles.index, dtype="float64")
+
+
+def dow_sin(candles: pd.DataFrame) -> pd.Series:
+    """``sin(2π · day_of_week / 7)`` of the bar's open time (UTC; Monday = 0)."""
+    days = _open_times(candles).dayofweek.to_numpy(dtype="float64")
+    return _cyclical(candles, days, 7.0, np.sin).rename("dow_sin")
+
+
+def dow_cos(candles: pd.DataFrame) -> pd.Series:
+    """``cos(2π · day_of_week / 7)`` of the bar's open time (UTC; Monday = 0)."""
+    days = _open_times(candles).dayofweek.to_numpy(dtype="float64")
+    return _cyclical(candles, days, 7.0, np.cos).rename("dow_cos")
+
+
+def _hours(candles: pd.DataFrame) -> np.ndarray:
+    t = _open_times(candles)
+    return (t.hour + t.minute / 60.0).to_numpy(dtype="float64")
+
+
+def hour_sin(candles: pd.DataFrame) -> pd.Series:
+    """``sin(2π · hour / 24)`` of the bar's open time (UTC, minutes as a fraction)."""
+    return _cyclical(candles, _hours(candles), 24.0, np.sin).rename("hour_sin")
+
+
+def hour_cos(candles: pd.DataFrame) -> pd.Series:
+    """``cos(2π · hour / 24)`` of the bar's open time (UTC, minutes as a fraction)."""
+    return _cyclical(candles, _hours(candles), 24.0, np.cos).rename("hour_cos")
+
+
 #: name -> (function, warm-up bars). Functions must be causal.
 FEATURE_REGISTRY: dict[str, tuple[FeatureFn, int]] = {
     "log_return": (log_return, 1),
     "hl_range": (hl_range, 0),
     "log_volume_change": (log_volume_change, 1),
+    "dow_sin": (dow_sin, 0),
+    "dow_cos": (dow_cos, 0),
+    "hour_sin": (hour_sin, 0),
+    "hour_cos": (hour_cos, 0),
 }
+
+#: The calendar features: read the bar's open time (known before the bar closes), no price.
+CALENDAR_FEATURES: frozenset[str] = frozenset({"dow_sin", "dow_cos", "hour_sin", "hour_cos"})
 
 _BASE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 #: The built-in features, which read the OHLCV columns only (no time index, no other column):
 #: the ones :func:`ohlcv_feature_matrix` computes from bare rows.
-OHLCV_FEATURES: frozenset[str] = frozenset(FEATURE_REGISTRY)
+OHLCV_FEATURES: frozenset[str] = frozenset(FEATURE_REGISTRY) - CALENDAR_FEATURES
 
 
 def register_feature(name: str, fn: FeatureFn, warmup: int) -> None:
