@@ -86,6 +86,60 @@ class IntervalSpec:
         return self.level > 0
 
 
+class ConformalState:
+    """The rolling conformal computation one bar at a time, so a bar-by-bar consumer (the
+    ``LSTMForecast`` indicator in ``next()``) and :func:`conformal_intervals` share it.
+
+    Per bar t: :meth:`push` when the bar starts, with the realised target of bar ``t - h``
+    (known at t's close: NaN when unknown); then :meth:`interval` with bar t's forecast, as
+    often as the forecast changes (a replayed bar's ticks), which returns the interval. Only
+    the scores of bars ``s <= t - h`` are ever used; memory is bounded by ``window + h``.
+    """
+
+    def __init__(self, spec: IntervalSpec, horizon: int) -> None:
+        self.spec = spec
+        self.horizon = int(horizon)
+        self.alpha = 1.0 - spec.level
+        self._a = self.alpha  # the ACI level now
+        self._window: deque[float] = deque()
+        self._ordered: list[float] = []  # the window's scores, sorted
+        #: (forecast, lower, upper, alpha_t) of the last h bars, oldest first
+        self._pending: deque[tuple[float, float, float, float]] = deque()
+
+    def push(self, realised_past: float) -> None:
+        """A new bar t starts; ``realised_past`` is the realised target of bar ``t - h``."""
+        if len(self._pending) == self.horizon:
+            f, lo, up, a_s = self._pending.popleft()
+            self._score(f, lo, up, a_s, float(realised_past))
+        self._pending.append((math.nan, math.nan, math.nan, math.nan))
+
+    def _score(self, f: float, lo: float, up: float, a_s: float, y: float) -> None:
+        if not (math.isfinite(f) and math.isfinite(y)):
+            return
+        score = abs(y - f)
+        self._window.append(score)
+        bisect.insort(self._ordered, score)
+        if len(self._window) > self.spec.window:
+            self._ordered.pop(bisect.bisect_left(self._ordered, self._window.popleft()))
+        if self.spec.method == "aci" and math.isfinite(lo):
+            miss = not lo <= y <= up and a_s > 0
+            self._a += self.spec.gamma * (self.alpha - float(miss))
+
+    def interval(self, forecast: float) -> tuple[float, float]:
+        """The interval of the current bar's ``forecast`` (NaN, NaN without a forecast or
+        enough scores); the bar's record is replaced by the latest call."""
+        f = float(forecast)
+        lo = up = a_t = math.nan
+        m = len(self._ordered)
+        if math.isfinite(f) and math.ceil((m + 1) * (1 - self.alpha)) <= m:
+            a = self._a if self.spec.method == "aci" else self.alpha
+            k = math.ceil((m + 1) * (1 - a))
+            q = self._ordered[min(max(k, 1), m) - 1]
+            lo, up, a_t = f - q, f + q, self._a
+        self._pending[-1] = (f, lo, up, a_t)
+        return lo, up
+
+
 def conformal_intervals(
     forecast: np.ndarray, realised: np.ndarray, horizon: int, spec: IntervalSpec
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -112,31 +166,11 @@ def conformal_intervals(
     upper = np.full(n, np.nan)
     if not spec.on:
         return lower, upper
-    alpha = 1.0 - spec.level
-    alpha_t = np.full(n, np.nan)  # the ACI level each interval was made with
-    a = alpha
-    window: deque[float] = deque()
-    ordered: list[float] = []  # the window's scores, sorted
+    h = int(horizon)
+    state = ConformalState(spec, h)
     for t in range(n):
-        s = t - int(horizon)
-        if s >= 0 and math.isfinite(f[s]) and math.isfinite(y[s]):
-            score = abs(y[s] - f[s])
-            window.append(score)
-            bisect.insort(ordered, score)
-            if len(window) > spec.window:
-                ordered.pop(bisect.bisect_left(ordered, window.popleft()))
-            if spec.method == "aci" and math.isfinite(lower[s]):
-                miss = not lower[s] <= y[s] <= upper[s] and alpha_t[s] > 0
-                a += spec.gamma * (alpha - float(miss))
-        if not math.isfinite(f[t]):
-            continue
-        m = len(ordered)
-        if math.ceil((m + 1) * (1 - alpha)) > m:
-            continue  # too few scores for the nominal level
-        k = math.ceil((m + 1) * (1 - (a if spec.method == "aci" else alpha)))
-        q = ordered[min(max(k, 1), m) - 1]
-        lower[t], upper[t] = f[t] - q, f[t] + q
-        alpha_t[t] = a
+        state.push(y[t - h] if t >= h else math.nan)
+        lower[t], upper[t] = state.interval(f[t])
     return lower, upper
 
 
