@@ -59,7 +59,7 @@ from lstm_backtrader.strategies.feeds import (
 
 logger = logging.getLogger(__name__)
 
-_WALKFORWARD_ONLY = ("forecaster", "schedule", "cache_dir", "progress", "walkforward")
+_WALKFORWARD_ONLY = ("forecaster", "schedule", "cache_dir", "progress", "intervals", "walkforward")
 
 
 class LSTMForecast(bt.Indicator):
@@ -91,15 +91,25 @@ class LSTMForecast(bt.Indicator):
         1.0 where the forecast's input window (its last ``context_bars`` bars) crosses a hole in
         the feed's time grid, 0.0 otherwise (bars <= t only). Holes and NaN bars are also
         counted (:attr:`issues_`) and logged once per feed.
+    lower, upper
+        Walk-forward with intervals (``WalkForward(..., intervals=IntervalSpec(level=0.9))``):
+        the conformal interval of the forecast (in the forecast's units: a log return, a log
+        volatility), from the absolute errors of past forecasts whose targets were realised
+        by bar t only (:mod:`~lstm_backtrader.models.conformal`); NaN while too few are known,
+        for a direction probability, and without intervals.
+    spread
+        With an ensemble or MC dropout (``[model] ensemble``, ``mc_dropout``): the standard
+        deviation of the members' forecasts (runonce only); NaN otherwise.
     """
 
-    lines = ("forecast", "fold", "age", "gap", "prob", "vol")
+    lines = ("forecast", "fold", "age", "gap", "prob", "vol", "lower", "upper", "spread")
     params = (
         ("model", None),  # fixed: a fitted forecaster or the .keras path LSTMForecaster.save wrote
         ("forecaster", None),  # walk-forward: a ForecasterConfig or an unfitted forecaster
         ("schedule", None),  # walk-forward: a WalkForwardSpec (None: its defaults)
         ("cache_dir", None),  # walk-forward: fold cache folder (None: a private temporary one)
         ("progress", None),  # walk-forward: progress(fold, n_folds, row) after each fold
+        ("intervals", None),  # walk-forward: an IntervalSpec (conformal lower/upper lines)
         ("walkforward", None),  # walk-forward: a whole WalkForward engine instead of the above
     )
     plotinfo = dict(subplot=True, plotname="LSTM", plothlines=[0.0], plotyhlines=[0.0])
@@ -110,6 +120,9 @@ class LSTMForecast(bt.Indicator):
         gap=dict(_plotskip=True),
         prob=dict(color="tab:green", _name="P(up)"),
         vol=dict(color="tab:red", _name="vol per bar"),
+        lower=dict(color="tab:blue", ls="--", _name="lower"),
+        upper=dict(color="tab:blue", ls="--", _name="upper"),
+        spread=dict(_plotskip=True),
     )
 
     def _plotlabel(self) -> list[Any]:
@@ -147,6 +160,7 @@ class LSTMForecast(bt.Indicator):
             )
             self.addminperiod(int(spec.train_bars) + 1)
         self._target = str(getattr(self._forecaster_config(), "target", "return"))
+        self._intervals = self._bar_intervals()
         self._plot_target()
         self._counter = IssueCounter(self._step_ns, self._context)
         self._seen = 0  # bars of the feed taken into the tail
@@ -159,9 +173,23 @@ class LSTMForecast(bt.Indicator):
         owner = self._model if self._mode == "fixed" else self._wf.forecaster
         return getattr(owner, "config", None)
 
+    def _bar_intervals(self) -> Any:
+        """The bar-by-bar conformal intervals (``None`` without: fixed model, intervals off,
+        a direction probability)."""
+        spec = None if self._mode == "fixed" else getattr(self._wf, "intervals", None)
+        if spec is None or not spec.on or self._target == "direction":
+            return None
+        from lstm_backtrader.strategies.barintervals import BarIntervals
+
+        return BarIntervals(self._wf.config, spec)
+
     def _plot_target(self) -> None:
         """Draw the line of the target (this instance's plotlines only): the forecast for a
-        return, the probability (with a 0.5 line) or the volatility for the others."""
+        return, the probability (with a 0.5 line) or the volatility for the others; the
+        interval around a return forecast."""
+        if self._intervals is None or self._target != "return":
+            self.plotlines.lower._plotskip = True
+            self.plotlines.upper._plotskip = True
         if self._target == "return":
             self.plotlines.prob._plotskip = True
             self.plotlines.vol._plotskip = True
@@ -191,6 +219,7 @@ class LSTMForecast(bt.Indicator):
             self.p.schedule,
             cache_dir=self.p.cache_dir,
             progress=self.p.progress,
+            intervals=self.p.intervals,
         )
 
     @property
@@ -244,9 +273,14 @@ class LSTMForecast(bt.Indicator):
             fold, age = result.fold_id.to_numpy(), result.age.to_numpy()
         gap = window_gaps(missing_between(times, self._step_ns), self._context)
         prob, vol = self._target_lines(fc)
+        nan = np.full(n, np.nan)
+        extra = [getattr(self.result_, name, None) for name in ("lower", "upper", "spread")]
+        lower, upper, spread = (nan if x is None else x.to_numpy(dtype="float64") for x in extra)
         for line, src in ((self.lines.forecast, fc), (self.lines.fold, fold),
                           (self.lines.age, age), (self.lines.gap, gap),
-                          (self.lines.prob, prob), (self.lines.vol, vol)):  # fmt: skip
+                          (self.lines.prob, prob), (self.lines.vol, vol),
+                          (self.lines.lower, lower), (self.lines.upper, upper),
+                          (self.lines.spread, spread)):  # fmt: skip
             line.array[0:n] = array("d", np.asarray(src, dtype=np.float64)[:n])
         self._done = n
         self.issues_ = scan(times, values, self._step_ns)
@@ -299,6 +333,12 @@ class LSTMForecast(bt.Indicator):
         self.lines.fold[0] = float(fold)
         self.lines.age[0] = float(age)
         self.lines.gap[0] = self._counter.gap(len(self.data) - 1)
+        lower = upper = float("nan")
+        if self._intervals is not None:
+            lower, upper = self._intervals.interval(forecast)
+        self.lines.lower[0] = lower
+        self.lines.upper[0] = upper
+        self.lines.spread[0] = float("nan")
 
     def _take_bar(self) -> bool | None:
         """Copy the current bar into the tail: ``True`` for a new bar, ``False`` for a replayed
@@ -319,6 +359,10 @@ class LSTMForecast(bt.Indicator):
             time_ns = int(bar_times_ns(data, [data.datetime[-ago]])[0])
             prev = int(self._tail.times(1)[0]) if len(self._tail) else None
             self._tail.push(time_ns, values)
+            if self._intervals is not None:
+                self._intervals.new_bar(self._tail)  # bar t - h's realised target, known now
+                if ago:
+                    self._intervals.interval(float("nan"))  # a bar this path never forecast
             self._counter.add(n - 1 - ago, time_ns, prev, values)
             if self._mode == "fixed" and time_ns > self._cutoff_ns:
                 self._after_cutoff += 1

@@ -45,8 +45,9 @@ MODES = [
     for runonce in (True, False)
     for exactbars in (0, -1, -2, 1)
 ]
-LINES = ("forecast", "fold", "age", "gap", "prob", "vol", "smooth", "signal")
-N_OWN = 6  # LSTMForecast's lines; the user's indicator's follow
+LINES = ("forecast", "fold", "age", "gap", "prob", "vol", "lower", "upper", "spread", "smooth",
+         "signal")  # fmt: skip
+N_OWN = 9  # LSTMForecast's lines; the user's indicator's follow
 KINDS = ["fixed", "walkforward", "wf-direction", "wf-volatility"]
 
 
@@ -136,7 +137,8 @@ def _with_user(lines: list[np.ndarray], minperiod: int, target: str = "return") 
     """LSTMForecast's expected lines and the user's indicator's (NaN before its minimum period,
     which is LSTMForecast's + PERIOD - 1)."""
     fc, gap = lines[0], lines[3]
-    lines = [*lines, *_target_lines(fc, target)]
+    nan = np.full(len(fc), np.nan)  # no intervals, one network: lower, upper, spread NaN
+    lines = [*lines, *_target_lines(fc, target), nan, nan, nan]
     smooth = pd.Series(fc).rolling(PERIOD).mean().to_numpy()
     signal = ((smooth > 0.0) & (gap == 0.0)).astype(float)
     signal[: minperiod + PERIOD - 2] = np.nan

@@ -128,7 +128,8 @@ def test_writer_with_the_indicator(candles, fitted, tmp_path: Path) -> None:
     cerebro.addwriter(bt.WriterFile, csv=True, out=str(out2))
     cerebro.run()
     header = out2.read_text().splitlines()[1].split(",")
-    assert header[-8:] == ["LSTM", "len", "forecast", "fold", "age", "gap", "prob", "vol"]
+    assert header[-11:] == ["LSTM", "len", "forecast", "fold", "age", "gap", "prob", "vol",
+                           "lower", "upper", "spread"]  # fmt: skip
     assert strat.ind.fold[0] == 0.0
 
 
