@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from lstm_backtrader.models.foldstore import FoldStore
+from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import FoldPlan
 
 logger = logging.getLogger(__name__)
@@ -123,4 +124,16 @@ class FoldModels:
             self._tmp = None
 
 
-__all__ = ["FoldModel", "FoldModels", "tail_bars"]
+__all__ = ["FoldModel", "FoldModels", "check_bar_by_bar", "tail_bars"]
+
+
+def check_bar_by_bar(config: Any) -> None:
+    """Refuse what the bar-by-bar path cannot reproduce (rather than forecast differently)."""
+    k, s = int(getattr(config, "ensemble", 1) or 1), int(getattr(config, "mc_dropout", 0) or 0)
+    if k > 1 or s > 0:
+        raise InputError(
+            f"LSTMForecast bar by bar (runonce=False, replay, live feeds) does not support "
+            f"ensemble = {k} / mc_dropout = {s} yet: its forecast would be one network's, not "
+            "the mean the batched run gives; run with runonce=True, or ensemble = 1 and "
+            "mc_dropout = 0"
+        )

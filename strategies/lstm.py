@@ -373,9 +373,10 @@ class LSTMForecast(bt.Indicator):
 
     def _start_fold(self, fold: int) -> None:
         """Fold ``fold``'s model, when the bar that starts it arrives (the tail ends with it)."""
-        from lstm_backtrader.strategies.foldsource import FoldModels
+        from lstm_backtrader.strategies.foldsource import FoldModels, check_bar_by_bar
 
         if self._folds is None:
+            check_bar_by_bar(self._wf.config)
             self._folds = FoldModels(self._wf)
         spec = self._wf.schedule
         self._current = self._folds.model_for(fold, self._tail.frame(), self._current)

@@ -178,3 +178,22 @@ def test_strategies_read_the_lstm_lines(tmp_path) -> None:
         live = run_strategy(bars, strategy, walkforward=wf, **params)
         pd.testing.assert_frame_equal(live.fills, replay.fills)
         assert live.fills.iloc[0]["time"] > bars.index[70]  # no trade before the first model
+
+
+def test_interval_gate_reads_the_lstm_interval_lines(tmp_path) -> None:
+    """Driven by a walk-forward LSTM with intervals, the gate trades exactly what replaying the
+    walk-forward's forecasts and bounds trades (here the interval is made narrow enough to
+    open: a level of 0.05)."""
+    from lstm_backtrader.models.conformal import IntervalSpec
+
+    bars = make_candles(160, seed=8, price=60_000.0)
+    spec = WalkForwardSpec(train_bars=70, retrain_every=50)
+    cfg = ForecasterConfig(lookback=8, units=(4,), epochs=1, batch_size=32, dropout=0.0, seed=3)
+    wf = WalkForward(cfg, spec, cache_dir=tmp_path, intervals=IntervalSpec(level=0.05, window=10))
+    res = wf.run(bars)
+    params = dict(level=0.05, kelly_multiplier=0.01, max_fraction=0.5, band=0.0)
+    replay = run_strategy(bars, IntervalGate, forecasts=res.forecasts, lower=res.lower,
+                          upper=res.upper, **params)  # fmt: skip
+    live = run_strategy(bars, IntervalGate, walkforward=wf, **params)
+    pd.testing.assert_frame_equal(live.fills, replay.fills)
+    assert len(live.fills) > 0  # the gate did open
