@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_backtrader.models.infra.cacheuse import mark_used
+from lstm_backtrader.models.infra.cacheuse import last_uses, mark_used
 from lstm_backtrader.models.infra.fileio import (
     atomic_write_bytes,
     atomic_write_text,
@@ -223,14 +223,10 @@ def fold_entries(cache_dir: str | Path) -> list[tuple[Path, float]]:
     """The committed fold entries under ``cache_dir/folds`` with their last use (the mtime of
     ``fold.json``, stamped at every cache hit: see
     :mod:`~lstm_backtrader.models.infra.cacheuse`); build folders are not entries."""
-    out = []
     root = Path(cache_dir).expanduser() / "folds"
-    for entry in sorted(root.iterdir()) if root.is_dir() else []:
-        marker = entry / "fold.json"
-        if entry.name.startswith(".") or not marker.is_file():
-            continue
-        try:
-            out.append((entry, marker.stat().st_mtime))
-        except OSError:
-            continue
-    return out
+    entries = sorted(root.iterdir()) if root.is_dir() else []
+    return last_uses(
+        (e, e / "fold.json")
+        for e in entries
+        if not e.name.startswith(".") and (e / "fold.json").is_file()
+    )

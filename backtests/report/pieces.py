@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.infra import versions
-from lstm_backtrader.models.infra.cacheuse import mark_used
+from lstm_backtrader.models.infra.cacheuse import last_uses, mark_used
 from lstm_backtrader.models.infra.fileio import atomic_write_bytes
 
 __all__ = ["PIECE_FORMAT", "PieceStats", "PieceStore", "cached", "hash_value", "looks_complete",
@@ -231,12 +231,5 @@ def piece_entries(root: str | Path) -> list[tuple[Path, float]]:
     """The stored pieces under ``root`` with their last use (their mtime, stamped at every
     reuse); temporary files of interrupted writes are not pieces."""
     folder = Path(root).expanduser()
-    out = []
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        try:
-            out.append((path, path.stat().st_mtime))
-        except OSError:
-            continue
-    return out
+    paths = sorted(folder.iterdir()) if folder.is_dir() else []
+    return last_uses((p, p) for p in paths if not p.name.startswith(".") and p.is_file())

@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,18 @@ def mark_used(path: Path) -> None:
     by); a read-only cache is used as it is."""
     with contextlib.suppress(OSError):
         os.utime(path)
+
+
+def last_uses(pairs: Iterable[tuple[Path, Path]]) -> list[tuple[Path, float]]:
+    """``(entry, stamp file)`` pairs -> ``(entry, last use)``, the stamp file's mtime (what
+    :func:`mark_used` sets); an entry whose stamp vanished meanwhile is left out."""
+    out = []
+    for entry, stamp in pairs:
+        try:
+            out.append((entry, stamp.stat().st_mtime))
+        except OSError:
+            continue
+    return out
 
 
 @dataclass(frozen=True)
