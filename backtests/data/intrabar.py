@@ -18,8 +18,10 @@ rescaled guess; :func:`join_intrabar` logs how many and the first few, and puts 
 run's data description (the page's Data table and ``summary.json``).
 
 Consistency: the last intrabar close of a bar should equal the bar's close. A difference of
-more than :data:`CLOSE_TOLERANCE` is reported (count, first bars, largest); when more than half
-of the bars differ the files do not describe the same prices and are refused.
+more than :data:`CLOSE_TOLERANCE` is reported (count, first bars, largest); when the typical
+difference is as large as a typical bar's move the files do not describe the same prices (or
+are shifted against each other: a possible look-ahead) and are refused
+(:data:`MAX_MISMATCH_RATIO`).
 """
 
 from __future__ import annotations
@@ -42,10 +44,13 @@ logger = logging.getLogger(__name__)
 #: source agree exactly (text rounding is ~1e-12 relative); 1e-6 is below one price tick of
 #: BTC/USDT (0.01 at 4,000 = 2.5e-6), so any real disagreement is reported.
 CLOSE_TOLERANCE = 1e-6
-#: Share of checked bars whose closes may disagree before the files are refused: beyond it the
-#: files describe different prices — another market, or main bars labelled by their *close*
-#: time, which would join the next bar's intrabar candles (a look-ahead).
-MAX_MISMATCH_SHARE = 0.5
+#: The files are refused when the median close difference reaches this share of the median
+#: bar move ``|log(close[t] / close[t-1])|``: the intrabar closes then do not track the bars
+#: at all — another asset, or grids shifted by a bar (main bars labelled by their *close*
+#: time would join the next bar's intrabar candles: a look-ahead), whose differences are a
+#: whole bar's move (ratio ~1). The same asset on another venue differs by its basis, a small
+#: fraction of a bar's move: reported, not refused.
+MAX_MISMATCH_RATIO = 0.5
 #: How many bars a message names.
 SHOW = 3
 
@@ -147,8 +152,8 @@ def realized_variance(
     Raises
     ------
     DataError
-        The grids do not fit (:func:`check_intrabar_grid`), or more than
-        :data:`MAX_MISMATCH_SHARE` of the bars' closes disagree.
+        The grids do not fit (:func:`check_intrabar_grid`), or the closes disagree by as much
+        as a bar's move (:data:`MAX_MISMATCH_RATIO`).
     """
     m = check_intrabar_grid(main, intrabar, source)
     step = infer_timeframe(main.index, source="main data")
@@ -185,12 +190,15 @@ def realized_variance(
     bad = np.isfinite(dev) & (dev > CLOSE_TOLERANCE)
     mismatches = main.index[bad]
     largest = float(np.nanmax(dev)) if checked else 0.0
-    if checked and len(mismatches) > MAX_MISMATCH_SHARE * checked:
+    typical = float(np.nanmedian(dev)) if checked else 0.0
+    move = float(np.median(np.abs(np.diff(np.log(main_close))))) if n > 1 else 0.0
+    if checked and typical > 0 and typical >= MAX_MISMATCH_RATIO * move:
         raise DataError(
-            f"{source}: the last intrabar close differs from the main bar's close on "
-            f"{len(mismatches)} of {checked} bars (largest |log ratio| {largest:.3g}), first at "
-            f"{_rows(mismatches)}: the files do not describe the same prices (another market, "
-            "or main bars labelled by their close time)"
+            f"{source}: the last intrabar close differs from the main bar's close by a median "
+            f"|log ratio| of {typical:.3g} ({len(mismatches)} of {checked} bars differ, first at "
+            f"{_rows(mismatches)}), as much as a typical bar's move ({move:.3g}): the files do "
+            "not describe the same prices (another asset, or grids shifted by a bar, e.g. bars "
+            "labelled by their close time)"
         )
     return IntrabarResult(
         realized_var=pd.Series(rv, index=main.index, name=REALIZED_VAR),
