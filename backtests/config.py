@@ -24,6 +24,7 @@ from lstm_backtrader.models.conformal import IntervalSpec
 from lstm_backtrader.models.factory import build_forecaster
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import WalkForwardSpec
+from lstm_backtrader.models.targets import REALIZED_VAR
 from lstm_backtrader.strategies.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, DEFAULT_STAKE
 
 logger = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ def check_intrabar_use(data: DataConfig, model: ForecasterConfig) -> None:
             "[model] vol_estimator 'realized' needs [data] intrabar: a higher-frequency candle "
             "file of the same market (e.g. 2h candles under daily bars)"
         )
-    if data.intrabar is not None and not realized and "realized_var" not in model.features:
+    if data.intrabar is not None and not realized and REALIZED_VAR not in model.features:
         logger.info(
             "[data] intrabar %s: its realized_var column is unused (vol_estimator is %r and no "
             "feature reads realized_var)",
