@@ -24,6 +24,7 @@ from lstm_backtrader.models.conformal import IntervalSpec
 from lstm_backtrader.models.factory import build_forecaster
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import WalkForwardSpec
+from lstm_backtrader.models.targets import REALIZED_VAR
 from lstm_backtrader.strategies.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, DEFAULT_STAKE
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,11 @@ class DataConfig:
     timeframe: str = "1d"
     since: str | None = None  # first date (UTC) to download / use
     until: str | None = None  # end date (UTC, exclusive)
+    intrabar: str | None = None  # higher-frequency candle file: the column realized_var
 
     def __post_init__(self) -> None:
+        if self.intrabar is not None and not self.intrabar.strip():
+            raise InputError("[data] intrabar is empty: name a higher-frequency candle file")
         if self.source not in ("sample", "file", "exchange"):
             raise InputError(
                 f"[data] source is {self.source!r}: use 'sample', 'file' or 'exchange'"
@@ -157,6 +161,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         # settings that are fine alone but impossible together: refused before any training
         spec, model = self.walkforward, self.model
+        check_intrabar_use(self.data, model)
         gap = spec.gap_for(model.horizon)  # refuses gap < horizon
         context = int(build_forecaster(model).context_bars)
         # windows with a label inside a fold's training slice of train_bars - (gap - h) bars
@@ -210,8 +215,11 @@ class RunConfig:
             for name in TARGET_STRATEGY_FIELDS:
                 if strategy[name] == _STRATEGY_DEFAULTS[name]:
                     del strategy[name]
+        data = dataclasses.asdict(self.data)
+        if data["intrabar"] is None:  # left out while unset: run ids of before stay
+            del data["intrabar"]
         return {
-            "data": dataclasses.asdict(self.data),
+            "data": data,
             "model": self.model.to_dict(),
             "walkforward": self.walkforward.to_dict(),
             "strategy": strategy,
@@ -258,6 +266,24 @@ class RunConfig:
             given = {k: v for k, v in values.items() if v is not None}
             merged.setdefault(section, {}).update(given)
         return RunConfig.from_dict(merged, source="command line")
+
+
+def check_intrabar_use(data: DataConfig, model: ForecasterConfig) -> None:
+    """``[model] vol_estimator = "realized"`` needs ``[data] intrabar``; an intrabar file that
+    neither the target nor a feature reads is logged as unused (it still costs a load)."""
+    realized = model.target == "volatility" and model.vol_estimator == "realized"
+    if realized and data.intrabar is None:
+        raise InputError(
+            "[model] vol_estimator 'realized' needs [data] intrabar: a higher-frequency candle "
+            "file of the same market (e.g. 2h candles under daily bars)"
+        )
+    if data.intrabar is not None and not realized and REALIZED_VAR not in model.features:
+        logger.info(
+            "[data] intrabar %s: its realized_var column is unused (vol_estimator is %r and no "
+            "feature reads realized_var)",
+            data.intrabar,
+            model.vol_estimator if model.target == "volatility" else None,
+        )
 
 
 def _section_type(fld: dataclasses.Field[Any]) -> type:

@@ -74,8 +74,11 @@ def default_cache_dir() -> Path:
 
 
 def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The candles a run uses and a description of where they came from."""
+    """The candles a run uses and a description of where they came from; with ``[data]
+    intrabar``, the column ``realized_var`` joined from it (see
+    :mod:`lstm_backtrader.backtests.data.intrabar`)."""
     from lstm_backtrader.backtests.data.files import load_ohlcv
+    from lstm_backtrader.backtests.data.intrabar import join_intrabar
     from lstm_backtrader.backtests.data.quality import check_quality, log_quality
     from lstm_backtrader.backtests.data.sample import SAMPLES, sample_path
     from lstm_backtrader.backtests.data.times import parse_time
@@ -115,6 +118,7 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
                 f"[data] since/until leave {len(candles)} candle(s) of {what}; need at least 2"
             )
         raise InputError(f"{what}: only {len(candles)} candle(s); need at least 2")
+    candles, source = join_intrabar(candles, cfg.intrabar, source)  # column realized_var
     log_quality(check_quality(candles), what)
     return candles, source
 

@@ -43,8 +43,10 @@ KIND_TARGETS: dict[str, tuple[str, ...]] = {
     "logistic": ("direction",),
 }
 
-#: Per-bar range variance estimators of the volatility target (``vol_estimator``).
-VOL_ESTIMATORS: tuple[str, ...] = ("garman_klass", "parkinson")
+#: Per-bar variance estimators of the volatility target (``vol_estimator``): two range
+#: estimators, and ``'realized'`` (the candle frame's ``realized_var`` column, summed from an
+#: intrabar file: ``[data] intrabar``).
+VOL_ESTIMATORS: tuple[str, ...] = ("garman_klass", "parkinson", "realized")
 
 #: Fields used by one target only, left out of :meth:`ForecasterConfig.to_dict` with the
 #: ``target`` itself while the target is ``'return'`` (so return configurations, and their
@@ -138,8 +140,10 @@ class ForecasterConfig:
         ``'volatility'`` (``target_fwd_logvol_{h}``, log realised volatility of the next h
         bars). :data:`KIND_TARGETS` says which kinds forecast which targets.
     vol_estimator
-        Target ``'volatility'``: the per-bar range variance, ``'garman_klass'`` (default) or
-        ``'parkinson'``.
+        Target ``'volatility'``: the per-bar variance, ``'garman_klass'`` (default) or
+        ``'parkinson'`` (range estimators on the bar itself), or ``'realized'`` (the sum of the
+        squared intrabar log returns inside the bar: the candle frame's ``realized_var``
+        column, joined from ``[data] intrabar``).
     direction_threshold
         Target ``'direction'``: the log return the next h bars must exceed to count as "up"
         (default 0.0). A backtest sets it to the round-trip trading cost, so "up" means "a long

@@ -10,11 +10,13 @@ A target looks into the future by construction and its name says so:
     is unknown (the last h bars).
 ``target_fwd_logvol_{h}``
     ``0.5 * log(sum_{i=1..h} var[t+i])``: the log of the realised volatility over bars
-    t+1..t+h, where ``var`` is the per-bar range variance of :func:`bar_variance`; NaN on the
-    last h bars and wherever a bar of the window has no variance.
+    t+1..t+h, where ``var`` is the per-bar variance of :func:`bar_variance` (a range estimator,
+    or the realised variance of the bar's intrabar candles); NaN on the last h bars and
+    wherever a bar of the window has no variance.
 
-:func:`bar_variance` is causal (bar t's value uses bar t's own open/high/low/close only): it
-is what features and the volatility baselines read. Forecasts of a target are named
+:func:`bar_variance` is causal (bar t's value uses bar t's own open/high/low/close only, or
+its ``realized_var``, which sums intrabar returns that end at bar t's close): it is what
+features and the volatility baselines read. Forecasts of a target are named
 ``forecast_fwd_{ret,up,logvol}_{h}``. No TensorFlow import here.
 """
 
@@ -46,23 +48,54 @@ PROB_EPS = 1e-7
 #: target -> the stem of its label and forecast names.
 STEMS: dict[str, str] = {"return": "fwd_ret", "direction": "fwd_up", "volatility": "fwd_logvol"}
 
+#: The candle-frame column of the per-bar realised variance (``vol_estimator = 'realized'``),
+#: joined from an intrabar file by :mod:`lstm_backtrader.backtests.data.intrabar`.
+REALIZED_VAR = "realized_var"
+
+#: vol_estimator -> the candle columns :func:`bar_variance` reads.
+VARIANCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "garman_klass": ("open", "high", "low", "close"),
+    "parkinson": ("high", "low"),
+    "realized": (REALIZED_VAR,),
+}
+
 
 def bar_variance(candles: pd.DataFrame, estimator: str = "garman_klass") -> pd.Series:
-    """Per-bar variance of log prices from the bar's range (causal: bar t only).
+    """Per-bar variance of log prices (causal: bar t only).
 
     * ``'parkinson'`` (Parkinson 1980): ``(ln H - ln L)^2 / (4 ln 2)``.
     * ``'garman_klass'`` (Garman & Klass 1980):
       ``0.5 (ln H/L)^2 - (2 ln 2 - 1) (ln C/O)^2``; for a consistent bar
       (``L <= O, C <= H``) it is >= ``(1.5 - 2 ln 2)(ln H/L)^2`` >= 0.
+    * ``'realized'``: the frame's ``realized_var`` column, the sum of the squared intrabar
+      close-to-close log returns inside the bar
+      (:func:`lstm_backtrader.backtests.data.intrabar.realized_variance`, joined by
+      ``[data] intrabar``); known at the bar's close, NaN where the intrabar coverage is
+      incomplete.
 
-    Both are floored at :data:`VAR_FLOOR` (zero-range bars give a finite log); NaN where a
+    All are floored at :data:`VAR_FLOOR` (zero-range bars give a finite log); NaN where a
     price is missing or not positive.
+
+    Raises
+    ------
+    InputError
+        An unknown estimator, or ``'realized'`` on a frame without a ``realized_var`` column.
 
     Returns
     -------
     pandas.Series
         Named ``bar_var_{estimator}``, indexed like ``candles``.
     """
+    if estimator == "realized":
+        check_candles(candles, columns=(), what="bar_variance candles")
+        if REALIZED_VAR not in candles.columns:
+            raise InputError(
+                f"vol_estimator 'realized' needs the column {REALIZED_VAR!r}: set [data] intrabar "
+                "to a higher-frequency candle file of the same market"
+            )
+        var = pd.to_numeric(candles[REALIZED_VAR], errors="coerce").to_numpy("float64")
+        var = np.where(np.isfinite(var) & (var >= 0), np.maximum(var, VAR_FLOOR), np.nan)
+        return pd.Series(var, index=candles.index, name=f"bar_var_{estimator}")
     cols = ("high", "low") if estimator == "parkinson" else ("open", "high", "low", "close")
     check_candles(candles, columns=cols, what="bar_variance candles")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -73,7 +106,9 @@ def bar_variance(candles: pd.DataFrame, estimator: str = "garman_klass") -> pd.S
             co = np.log(candles["close"].to_numpy("float64") / candles["open"].to_numpy("float64"))
             var = 0.5 * hl**2 - (2.0 * _LN2 - 1.0) * co**2
         else:
-            raise InputError(f"vol_estimator is {estimator!r}: use 'garman_klass' or 'parkinson'")
+            raise InputError(
+                f"vol_estimator is {estimator!r}: use 'garman_klass', 'parkinson' or 'realized'"
+            )
     var = np.where(np.isfinite(var), np.maximum(var, VAR_FLOOR), np.nan)
     return pd.Series(var, index=candles.index, name=f"bar_var_{estimator}")
 
@@ -136,9 +171,5 @@ def target_series(candles: pd.DataFrame, config: ForecasterConfig) -> pd.Series:
 def label_columns(config: ForecasterConfig) -> tuple[str, ...]:
     """Candle columns the target of ``config`` reads."""
     if config.target == "volatility":
-        return (
-            ("high", "low")
-            if config.vol_estimator == "parkinson"
-            else ("open", "high", "low", "close")
-        )
+        return VARIANCE_COLUMNS[config.vol_estimator]
     return ("close",)

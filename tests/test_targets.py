@@ -14,6 +14,7 @@ from lstm_backtrader.models.targets import (
     VAR_FLOOR,
     bar_variance,
     forecast_name,
+    label_columns,
     target_fwd_logvol,
     target_fwd_up,
     target_name,
@@ -121,3 +122,33 @@ def test_real_btc_logvol_is_finite_and_plausible(btc_1d_raw: pd.DataFrame) -> No
     assert np.isfinite(lv).all() and len(lv) == len(btc_1d_raw) - 1
     daily_vol = float(np.exp(lv.median()))
     assert 0.01 < daily_vol < 0.06  # BTC's daily volatility is a few percent
+
+
+def test_realized_estimator_reads_the_realized_var_column(candles: pd.DataFrame) -> None:
+    rv = np.linspace(1e-4, 4e-4, len(candles))
+    rv[[5, 6]] = [np.nan, 0.0]  # incomplete coverage; a bar whose intrabar closes never moved
+    frame = candles.assign(realized_var=rv)
+    var = bar_variance(frame, "realized")
+    assert var.name == "bar_var_realized" and np.isnan(var.iloc[5]) and var.iloc[6] == VAR_FLOOR
+    np.testing.assert_array_equal(var.to_numpy()[7:], rv[7:])
+    h = 2
+    lv = target_fwd_logvol(frame, h, "realized")
+    assert lv.iloc[10] == pytest.approx(0.5 * np.log(rv[11] + rv[12]), rel=1e-12)
+    assert lv.iloc[[3, 4]].isna().all() and lv.iloc[6:-h].notna().all()  # windows over bar 5
+    # the range columns do not matter to it: only realized_var does
+    moved = frame.assign(high=frame["high"] * 1.5)
+    pd.testing.assert_series_equal(target_fwd_logvol(moved, h, "realized"), lv)
+
+
+def test_realized_estimator_config_and_columns() -> None:
+    cfg = ForecasterConfig(target="volatility", vol_estimator="realized")
+    assert ForecasterConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert label_columns(cfg) == ("realized_var",)
+    assert label_columns(cfg.replace(vol_estimator="parkinson")) == ("high", "low")
+
+
+def test_realized_estimator_without_the_column_names_the_setting(candles: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"needs the column 'realized_var': set \[data\] intrabar"):
+        target_series(candles, ForecasterConfig(target="volatility", vol_estimator="realized"))
+    with pytest.raises(InputError, match="'garman_klass', 'parkinson' or 'realized'"):
+        bar_variance(candles, "yang_zhang")
