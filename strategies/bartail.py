@@ -24,7 +24,8 @@ OHLCV: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 
 class BarTail:
-    """A ring buffer of the last ``capacity`` bars (open time in ns, OHLCV as float64).
+    """A ring buffer of the last ``capacity`` bars (open time in ns, OHLCV and any extra
+    columns as float64).
 
     Parameters
     ----------
@@ -33,16 +34,21 @@ class BarTail:
     unit
         Resolution of the candle frames' index (that of the frames the feed was built from, so
         that the frames hash like them).
+    columns
+        The columns of each row: OHLCV (the default), then any extra feed lines the model reads.
     """
 
-    def __init__(self, capacity: int | None, unit: str = "us") -> None:
+    def __init__(
+        self, capacity: int | None, unit: str = "us", columns: tuple[str, ...] = OHLCV
+    ) -> None:
         if capacity is not None and capacity < 1:
             raise ValueError(f"BarTail capacity is {capacity}: use at least 1 (or None)")
         self.capacity = capacity
         self.unit = unit
+        self.columns = tuple(columns)
         size = capacity if capacity is not None else 1024
         self._times = np.zeros(size, dtype=np.int64)
-        self._values = np.zeros((size, len(OHLCV)), dtype=np.float64)
+        self._values = np.zeros((size, len(self.columns)), dtype=np.float64)
         self._count = 0  # bars pushed so far (all of them, not only those kept)
 
     def __len__(self) -> int:
@@ -81,20 +87,27 @@ class BarTail:
         return self._times[self._slots(last)]
 
     def values(self, last: int | None = None) -> np.ndarray:
-        """OHLCV rows (float64, oldest first) of the last ``last`` bars held (all for ``None``)."""
+        """Rows (float64, oldest first; :attr:`columns`) of the last ``last`` bars held (all for
+        ``None``)."""
         return self._values[self._slots(last)]
 
     def frame(self, last: int | None = None) -> pd.DataFrame:
         """The last ``last`` bars held (all for ``None``) as a candle frame."""
         slots = self._slots(last)
-        return candle_frame(self._times[slots], self._values[slots], self.unit)
+        return candle_frame(self._times[slots], self._values[slots], self.unit, self.columns)
 
 
-def candle_frame(times_ns: np.ndarray, values: np.ndarray, unit: str = "us") -> pd.DataFrame:
-    """A candle frame from open times (ns since the epoch) and OHLCV rows."""
+def candle_frame(
+    times_ns: np.ndarray,
+    values: np.ndarray,
+    unit: str = "us",
+    columns: tuple[str, ...] = OHLCV,
+) -> pd.DataFrame:
+    """A candle frame from open times (ns since the epoch) and rows of ``columns`` (OHLCV and
+    any extra columns)."""
     index = pd.DatetimeIndex(np.asarray(times_ns).astype("datetime64[ns]"), name="timestamp")
     index = index.tz_localize("UTC").as_unit(unit)
-    return pd.DataFrame(np.asarray(values, dtype=np.float64), index=index, columns=list(OHLCV))
+    return pd.DataFrame(np.asarray(values, dtype=np.float64), index=index, columns=list(columns))
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,14 @@ daily bar at the end of its session, as ``GenericCSVData`` stamps date-only rows
 from __future__ import annotations
 
 import datetime as _dt
+import keyword
 import logging
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
+
+from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +92,67 @@ def feed_stamps(open_times: pd.DatetimeIndex, bar: pd.Timedelta) -> pd.DatetimeI
     return close.where(~at_midnight, close - SESSION_END_OFFSET)
 
 
+#: Line names a Backtrader feed has already (or reserves): an extra column may not take them.
+_RESERVED = frozenset({*_COLUMNS, "datetime", "openinterest", "lines", "params", "p", "plotinfo",
+                       "plotlines", "array", "line", "data", "datas"})  # fmt: skip
+_FEED_CLASSES: dict[tuple[str, ...], type] = {}
+
+
+def extra_columns(candles: pd.DataFrame) -> list[str]:
+    """The numeric columns of a candle frame other than OHLCV (in the frame's order): the extra
+    lines :func:`candles_feed` carries.
+
+    Raises
+    ------
+    InputError
+        For a numeric column whose name is not a valid identifier or is a Backtrader line name.
+    """
+    extras = []
+    for column in candles.columns:
+        if column in _COLUMNS or not pd.api.types.is_numeric_dtype(candles[column]):
+            continue
+        if pd.api.types.is_bool_dtype(candles[column]):
+            continue
+        name = str(column)
+        if not isinstance(column, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise InputError(
+                f"candle column {column!r} cannot be a Backtrader line: rename it to a Python "
+                "identifier (letters, digits, underscores, not starting with a digit)"
+            )
+        if name in _RESERVED or name.startswith("_"):
+            raise InputError(
+                f"candle column {name!r} clashes with a Backtrader line or attribute name: "
+                "rename it (e.g. 'x_" + name.lstrip("_") + "')"
+            )
+        extras.append(name)
+    return extras
+
+
+def feed_class(extras: tuple[str, ...]) -> type:
+    """A ``PandasData`` subclass with one more line per name in ``extras`` (each read from the
+    frame's column of that name); plain ``PandasData`` for none. One class per set of names."""
+    if not extras:
+        return bt.feeds.PandasData
+    cls = _FEED_CLASSES.get(extras)
+    if cls is None:
+        cls = type(
+            "CandlesData_" + "_".join(extras)[:60],
+            (bt.feeds.PandasData,),
+            {"lines": extras, "params": tuple((c, c) for c in extras)},
+        )
+        _FEED_CLASSES[extras] = cls
+    return cls
+
+
 def candles_feed(
     candles: pd.DataFrame, name: str | None = None, *, issues_reported: bool = False
 ) -> bt.feeds.PandasData:
     """A Backtrader data feed over a candle frame (UTC index of open times, OHLCV columns).
+
+    Every other numeric column of the frame (an exogenous series joined onto the candles, a
+    realised-variance column, a causal indicator) becomes an extra line of the same name
+    (:func:`extra_columns`), so that an indicator whose model uses it as a feature reads it
+    from the feed; non-numeric columns are not carried (Backtrader lines hold floats).
 
     Backtrader works in naive datetimes: the feed carries UTC wall-clock **close** times
     (:func:`feed_stamps`). The bar timeframe/compression are inferred from the most common step
@@ -110,13 +170,14 @@ def candles_feed(
         them): indicators on this feed do not warn about them again (see
         :func:`mark_issues_reported`).
     """
-    frame = candles[_COLUMNS].copy()
+    extras = tuple(extra_columns(candles))
+    frame = candles[[*_COLUMNS, *extras]].astype("float64")
     index = pd.DatetimeIndex(frame.index)
     index = index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
     step = pd.Series(index[1:] - index[:-1]).mode().min() if len(frame) > 1 else None
     timeframe, compression = _bt_timeframe(step) if step is not None else (bt.TimeFrame.Days, 1)
     frame.index = feed_stamps(index, _UNIT[timeframe] * compression)
-    feed = bt.feeds.PandasData(
+    feed = feed_class(extras)(
         dataname=frame,
         name=name or str(candles.attrs.get("symbol") or "candles"),
         openinterest=None,
@@ -222,12 +283,13 @@ def bt_num_to_utc(values: object) -> pd.DatetimeIndex:
     return pd.DatetimeIndex([pd.Timestamp(s) for s in stamps], name="timestamp").tz_localize("UTC")
 
 
-def held_bars(data: bt.AbstractDataBase) -> int:
+def held_bars(data: bt.AbstractDataBase, extra: tuple[str, ...] = ()) -> int:
     """How many of a feed's bars, up to the current one, all its datetime and OHLCV lines still
     hold (every bar, except under ``exactbars=1``, where Backtrader keeps in each line only the
-    bars its users read: a line nobody reads back holds the current bar alone)."""
+    bars its users read: a line nobody reads back holds the current bar alone); ``extra``: the
+    names of further lines to count in."""
     held = len(data)
-    for name in ("datetime", *_COLUMNS):
+    for name in ("datetime", *_COLUMNS, *extra):
         line = getattr(data.lines, name)
         if line.mode == line.QBuffer:
             held = min(held, len(line.array))
@@ -259,6 +321,8 @@ __all__ = [
     "bar_times_ns",
     "bt_num_to_utc",
     "candles_feed",
+    "extra_columns",
+    "feed_class",
     "feed_frame",
     "feed_stamps",
     "frame_unit",

@@ -27,18 +27,13 @@ from __future__ import annotations
 
 import logging
 from array import array
-from pathlib import Path
 from typing import Any
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.features import OHLCV_FEATURES
-from lstm_backtrader.models.infra.errors import InputError
-from lstm_backtrader.models.persist import sidecar_path
-from lstm_backtrader.models.schedule import WalkForwardSpec
 from lstm_backtrader.strategies.bartail import (
     OHLCV,
     BarTail,
@@ -56,10 +51,14 @@ from lstm_backtrader.strategies.feeds import (
     held_bars,
     mark_issues_reported,
 )
+from lstm_backtrader.strategies.lstminputs import (
+    check_feed,
+    check_mode,
+    feed_columns,
+    load_fixed,
+)
 
 logger = logging.getLogger(__name__)
-
-_WALKFORWARD_ONLY = ("forecaster", "schedule", "cache_dir", "progress", "intervals", "walkforward")
 
 
 class LSTMForecast(bt.Indicator):
@@ -129,19 +128,20 @@ class LSTMForecast(bt.Indicator):
         return [self._label]  # "fixed" or "wf 730/30": never the parameters' long reprs
 
     def __init__(self) -> None:
-        _check_feed(self.data)
+        check_feed(self.data)
         self.result_: Any = None  # WalkForwardResult of the batched (runonce) run
         self.issues_ = FeedIssues()  # holes and NaN bars of the feed seen so far
         self._rows: list[dict[str, Any]] = []  # folds met bar by bar
         step = bar_length(self.data)
         self._step_ns = None if step is None else int(step.value)
         unit = frame_unit(self.data)
-        if _check_mode(self.p) == "fixed":
+        if check_mode(self.p) == "fixed":
             self._mode = "fixed"
-            self._model = _load_fixed(self.p.model)
+            self._model = load_fixed(self.p.model)
             self._cutoff_ns = pd.Timestamp(self._model.train_range_[1]).as_unit("ns").value
             self._context = int(self._model.context_bars)
-            self._tail = BarTail(self._context, unit)
+            self._columns = feed_columns(self.data, self._model)
+            self._tail = BarTail(self._context, unit, self._columns)
             self._label = "fixed"
             self._warned_in_sample = False
             self.addminperiod(self._context)
@@ -152,7 +152,8 @@ class LSTMForecast(bt.Indicator):
             self._context = int(self._wf.forecaster.context_bars)
             from lstm_backtrader.strategies.foldsource import tail_bars
 
-            self._tail = BarTail(tail_bars(self._wf), unit)
+            self._columns = feed_columns(self.data, self._wf.forecaster)
+            self._tail = BarTail(tail_bars(self._wf), unit, self._columns)
             self._folds: Any = None  # FoldModels, made on the first fold of a bar-by-bar run
             self._current: Any = None  # FoldModel in use
             self._label = f"wf {spec.train_bars}/{spec.retrain_every}" + (
@@ -162,6 +163,8 @@ class LSTMForecast(bt.Indicator):
         self._target = str(getattr(self._forecaster_config(), "target", "return"))
         self._intervals = self._bar_intervals()
         self._plot_target()
+        self._extra = self._columns[len(OHLCV) :]  # extra feed lines the model reads
+        self._fast = not self._extra  # bar-by-bar: OHLCV rows only (no frame for extras)
         self._counter = IssueCounter(self._step_ns, self._context)
         self._seen = 0  # bars of the feed taken into the tail
         self._after_cutoff = 0  # fixed: bars opened after the model's training cutoff
@@ -255,8 +258,11 @@ class LSTMForecast(bt.Indicator):
             return
         data = self.data
         times = bar_times_ns(data, data.datetime.array[:n])
-        values = np.column_stack([np.asarray(getattr(data, c).array[:n]) for c in OHLCV])
-        frame = candle_frame(times, values, self._tail.unit)
+        values = np.column_stack(
+            [np.asarray(getattr(data.lines, c).array[:n]) for c in self._columns]
+        )
+        frame = candle_frame(times, values, self._tail.unit, self._columns)
+        values = values[:, : len(OHLCV)]  # holes and NaN bars: those of the candles
         positions = np.arange(n)
         if self._mode == "fixed":
             fc = self._model.predict(frame).to_numpy(dtype="float64")
@@ -321,7 +327,7 @@ class LSTMForecast(bt.Indicator):
         cost), else from a candle frame of the tail."""
         fast = getattr(model, "predict_last_values", None)
         features = getattr(model, "features", ())
-        if fast is not None and all(f in OHLCV_FEATURES for f in features):
+        if self._fast and fast is not None and all(f in OHLCV_FEATURES for f in features):
             return float(fast(self._tail.values(self._context)))
         return float(model.predict_last(self._tail.frame(self._context)))
 
@@ -348,14 +354,14 @@ class LSTMForecast(bt.Indicator):
         if n <= self._seen:
             if not getattr(data, "replaying", 0):
                 return None
-            values = tuple(float(getattr(data, c)[0]) for c in OHLCV)
+            values = self._row(data, 0)
             self._tail.replace_last(int(bar_times_ns(data, [data.datetime[0]])[0]), values)
-            self._counter.update(values)
+            self._counter.update(values[: len(OHLCV)])
             return False
         if not self._seen:
             self._scan_preloaded()
-        for ago in range(min(n - self._seen, held_bars(data)) - 1, -1, -1):
-            values = tuple(float(getattr(data, c)[-ago]) for c in OHLCV)
+        for ago in range(min(n - self._seen, held_bars(data, self._extra)) - 1, -1, -1):
+            values = self._row(data, ago)
             time_ns = int(bar_times_ns(data, [data.datetime[-ago]])[0])
             prev = int(self._tail.times(1)[0]) if len(self._tail) else None
             self._tail.push(time_ns, values)
@@ -363,13 +369,20 @@ class LSTMForecast(bt.Indicator):
                 self._intervals.new_bar(self._tail)  # bar t - h's realised target, known now
                 if ago:
                     self._intervals.interval(float("nan"))  # a bar this path never forecast
-            self._counter.add(n - 1 - ago, time_ns, prev, values)
+            self._counter.add(n - 1 - ago, time_ns, prev, values[: len(OHLCV)])
             if self._mode == "fixed" and time_ns > self._cutoff_ns:
                 self._after_cutoff += 1
         self._seen = n
         self.issues_ = self._counter.issues
         self._report(self.issues_, complete=False)
         return True
+
+    def _row(self, data: Any, ago: int) -> tuple[float, ...]:
+        """The feed's bar ``ago`` bars back: OHLCV and the extra lines the model reads."""
+        if self._fast:
+            return tuple(float(getattr(data, c)[-ago]) for c in OHLCV)
+        lines = data.lines
+        return tuple(float(getattr(lines, c)[-ago]) for c in self._columns)
 
     def _start_fold(self, fold: int) -> None:
         """Fold ``fold``'s model, when the bar that starts it arrives (the tail ends with it)."""
@@ -420,90 +433,6 @@ class LSTMForecast(bt.Indicator):
                 pd.Timestamp(self._cutoff_ns, tz="UTC").isoformat(),
                 pd.Timestamp(first_ns, tz="UTC").isoformat(),
             )
-
-
-# --------------------------------------------------------------------------- validation
-def _check_feed(data: Any) -> None:
-    """The indicator reads OHLCV and times: it needs a data feed, not one of its lines."""
-    lines = getattr(data, "lines", None)
-    missing = [n for n in ("datetime", *OHLCV) if not hasattr(lines, n)]
-    if missing:
-        single = isinstance(data, bt.LineSingle | bt.lineseries.LineSeriesStub)
-        what = "a single line" if single else f"a {type(data).__name__} without {missing[0]!r}"
-        raise InputError(
-            f"LSTMForecast needs a data feed with open, high, low, close and volume lines; it "
-            f"got {what}: pass the feed, LSTMForecast(self.data, ...) or "
-            "LSTMForecast(self.datas[i], ...), not one of its lines such as self.data.close"
-        )
-
-
-def _check_mode(p: Any) -> str:
-    """``'fixed'`` or ``'walkforward'`` from the parameters, or a one-line InputError."""
-    from lstm_backtrader.models.walkforward import WalkForward
-
-    given = [name for name in _WALKFORWARD_ONLY if getattr(p, name) is not None]
-    if p.model is not None:
-        if given:
-            raise InputError(
-                f"LSTMForecast got model= and {given[0]}=: pass model= alone for a fixed model, "
-                "or forecaster= and schedule= (or walkforward=) alone to train walk-forward"
-            )
-        return "fixed"
-    if p.walkforward is not None:
-        if not isinstance(p.walkforward, WalkForward):
-            raise InputError(
-                f"LSTMForecast(walkforward=...) is a {type(p.walkforward).__name__}: pass a "
-                "WalkForward(forecaster, schedule, cache_dir=...), or forecaster= and schedule="
-            )
-        if len(given) > 1:
-            others = [n for n in given if n != "walkforward"]
-            raise InputError(
-                f"LSTMForecast got walkforward= and {others[0]}=: the WalkForward already holds "
-                "its forecaster, schedule, cache and progress; pass it alone"
-            )
-        return "walkforward"
-    if p.schedule is not None and not isinstance(p.schedule, WalkForwardSpec):
-        raise InputError(
-            f"LSTMForecast(schedule=...) is a {type(p.schedule).__name__}: pass a "
-            "WalkForwardSpec, e.g. WalkForwardSpec(train_bars=730, retrain_every=30)"
-        )
-    if p.forecaster is None:
-        raise InputError(
-            "LSTMForecast needs model= (a fixed, fitted model or its .keras path) or "
-            "forecaster= with schedule= (walk-forward training)"
-        )
-    if isinstance(p.forecaster, dict | str | Path):
-        raise InputError(
-            f"LSTMForecast(forecaster=...) is a {type(p.forecaster).__name__}: pass a "
-            "ForecasterConfig(...) or an unfitted forecaster such as LSTMForecaster(lookback=60)"
-            "; a saved model goes to model="
-        )
-    return "walkforward"
-
-
-def _load_fixed(model: Any) -> Any:
-    """The fixed model: a fitted forecaster, or loaded from the path ``save`` wrote."""
-    if isinstance(model, str | Path):
-        path = Path(model)
-        if not path.exists() and not sidecar_path(path).exists():
-            raise InputError(
-                f"LSTMForecast(model={str(model)!r}): {path} not found; pass the path of the "
-                ".keras file LSTMForecaster.save wrote, or a fitted forecaster"
-            )
-        from lstm_backtrader.models.factory import load_forecaster
-
-        return load_forecaster(path)
-    if isinstance(model, ForecasterConfig) or not hasattr(model, "predict_last"):
-        raise InputError(
-            f"LSTMForecast(model=...) is a {type(model).__name__}: pass a fitted forecaster or "
-            "the .keras path of a saved one; to train walk-forward, pass it as forecaster="
-        )
-    if not hasattr(model, "train_range_"):
-        raise InputError(
-            f"LSTMForecast(model=...) is an unfitted {type(model).__name__}: fit it first, or "
-            "pass it as forecaster= with schedule= to train it walk-forward"
-        )
-    return model
 
 
 __all__ = ["LSTMForecast"]
