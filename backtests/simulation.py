@@ -116,6 +116,11 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
             )
         raise InputError(f"{what}: only {len(candles)} candle(s); need at least 2")
     log_quality(check_quality(candles), what)
+    if cfg.features:  # [[data.features]]: exogenous series joined as-of onto the candles
+        from lstm_backtrader.backtests.data.exogenous_load import add_exogenous
+
+        candles, joined = add_exogenous(candles, cfg.features, until=cfg.until)
+        source.update(joined)
     return candles, source
 
 
