@@ -179,3 +179,26 @@ def test_series_features_on_the_series_grid() -> None:
     f = series_features(ExogenousSeries("eth", "candles", exog))
     assert list(f.columns) == list(COLS)
     assert (f.index == exog.index + pd.Timedelta("2h")).all()  # known at the bar's close
+
+
+def test_example_config_parses() -> None:
+    from lstm_backtrader.backtests.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "exogenous.toml")
+    assert [(f.name, f.source) for f in cfg.data.features] == [
+        ("eth", "exchange"),
+        ("btcperp", "funding"),
+    ]
+    assert {"eth_log_return", "btcperp_funding_rate", "dow_sin"} <= set(cfg.model.features)
+
+
+def test_audit_noise_variant_alters_joined_columns_after_t() -> None:
+    from lstm_backtrader.backtests.audit import noise_after
+
+    main = make_candles(40)
+    joined, _ = join_exogenous(
+        main, [ExogenousSeries("eth", "candles", make_candles(60, seed=3, start="2019-12-20"))]
+    )
+    noisy = noise_after(joined, 25)
+    pd.testing.assert_frame_equal(noisy.iloc[:26], joined.iloc[:26])
+    assert not np.isclose(noisy["eth_hl_range"].iloc[26:], joined["eth_hl_range"].iloc[26:]).any()
