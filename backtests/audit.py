@@ -188,6 +188,26 @@ def _first_difference(full: Simulation, other: Simulation, cutoff: pd.Timestamp)
     return None
 
 
+def _join_checks(
+    candles: pd.DataFrame,
+    config: RunConfig,
+    points: Sequence[int],
+    on_check: Callable[[AuditCheck], None] | None,
+) -> list[AuditCheck]:
+    """:func:`audit_exogenous` of a run's ``[[data.features]]``: the series are read again (from
+    their files or the download cache) and joined onto the run's own candle columns."""
+    from lstm_backtrader.backtests.data.exogenous_load import load_series
+
+    main = candles[["open", "high", "low", "close", "volume"]]
+    entries = config.data.features
+    series = [load_series(e, k, main.index[0], config.data.until) for k, e in enumerate(entries, 1)]
+    checks = audit_exogenous(main, series, points)
+    for check in checks:
+        if on_check is not None:
+            on_check(check)
+    return checks
+
+
 def audit(
     candles: pd.DataFrame,
     config: RunConfig,
@@ -197,10 +217,15 @@ def audit(
     forecast_fn: ForecastFn | None = None,
     on_check: Callable[[AuditCheck], None] | None = None,
 ) -> list[AuditCheck]:
-    """Run the truncation and noise checks at each position in ``points``."""
-    full = simulate(candles, config, cache_dir=cache_dir, forecast_fn=forecast_fn)
+    """Run the truncation and noise checks at each position in ``points``; with
+    ``[[data.features]]`` in ``config``, first the join's own check at the same points
+    (:func:`audit_exogenous` on the series read again: variant ``exogenous``)."""
+    points = list(points if points is not None else default_points(candles, config))
     checks: list[AuditCheck] = []
-    for pos in points if points is not None else default_points(candles, config):
+    if config.data.features:
+        checks.extend(_join_checks(candles, config, points, on_check))
+    full = simulate(candles, config, cache_dir=cache_dir, forecast_fn=forecast_fn)
+    for pos in points:
         cutoff = candles.index[pos]
         variants = {"cut": candles.iloc[: pos + 1], "noise": noise_after(candles, pos)}
         for variant, data in variants.items():

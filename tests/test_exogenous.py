@@ -202,3 +202,31 @@ def test_audit_noise_variant_alters_joined_columns_after_t() -> None:
     noisy = noise_after(joined, 25)
     pd.testing.assert_frame_equal(noisy.iloc[:26], joined.iloc[:26])
     assert not np.isclose(noisy["eth_hl_range"].iloc[26:], joined["eth_hl_range"].iloc[26:]).any()
+
+
+def test_the_run_audit_rechecks_the_join(tmp_path: Path) -> None:
+    from lstm_backtrader.backtests.audit import audit
+    from lstm_backtrader.backtests.config import RunConfig
+
+    make_candles(200, seed=2).to_csv(tmp_path / "btc.csv")
+    make_candles(500, seed=3, freq="12h", start="2019-12-20").to_csv(tmp_path / "eth.csv")
+    config = RunConfig.from_dict({
+        "data": {"source": "file", "path": str(tmp_path / "btc.csv"),
+                 "features": [{"name": "eth", "path": str(tmp_path / "eth.csv")}]},
+        "model": {"kind": "persistence"},
+        "walkforward": {"train_bars": 100, "retrain_every": 50},
+    })  # fmt: skip
+    from lstm_backtrader.backtests.simulation import load_candles
+
+    candles, source = load_candles(config.data)
+    assert source["exogenous_columns"] == list(COLS)
+
+    def uses_eth(c: pd.DataFrame) -> pd.Series:  # causal in the joined columns
+        return c["eth_log_return"].fillna(0.0)
+
+    checks = audit(candles, config, points=[150], forecast_fn=uses_eth)
+    assert [c.variant for c in checks] == ["exogenous", "cut", "noise"]
+    assert all(c.identical for c in checks), [c.first_difference for c in checks]
+    leaky = audit(candles, config, points=[150],
+                  forecast_fn=lambda c: c["eth_log_return"].shift(-1).fillna(0.0))  # fmt: skip
+    assert [c.identical for c in leaky] == [True, False, False]  # the join is fine, the use not
