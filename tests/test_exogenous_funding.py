@@ -73,3 +73,41 @@ def test_downloaded_funding_joins_onto_daily_candles(fake: Any, tmp_path: Path) 
         assert col.iloc[t] == known["funding_rate"].iloc[-1]
         assert known.index[-1] <= close
     assert report.stale == 0 and report.no_coverage == 0
+
+
+def test_config_entries_download_and_cache_through_the_data_layer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """[[data.features]] exchange + funding entries, through the loader the run uses, against
+    the fake (ccxt objects built by the project's builder are pointed at it)."""
+    from lstm_backtrader.backtests.config import FeatureSeriesConfig
+    from lstm_backtrader.backtests.data import exchange as exchange_module
+    from lstm_backtrader.backtests.data import funding as funding_module
+    from lstm_backtrader.backtests.data.exogenous_load import add_exogenous
+    from tests.fake_binance import FakeBinance, generate_candles
+
+    eth = generate_candles(400, start="2024-01-01", seed=7, price=2000.0)
+    series = {("BTCUSDT", "1d"): generate_candles(400, start="2024-01-01", seed=1),
+              ("ETHUSDT", "1d"): eth}  # fmt: skip
+    monkeypatch.setenv("LSTM_BT_CACHE_DIR", str(tmp_path))
+    with FakeBinance(series) as fake:
+        monkeypatch.setattr(exchange_module, "build_exchange", lambda *a: make_exchange(fake))
+        monkeypatch.setattr(
+            funding_module, "build_exchange", lambda *a: make_exchange(fake, futures=True)
+        )
+        main = make_candles(100, start="2024-10-20")
+        entries = [
+            FeatureSeriesConfig(name="eth", source="exchange", symbol="ETH/USDT"),
+            FeatureSeriesConfig(name="fund", source="funding", symbol=SYMBOL),
+        ]
+        joined, info = add_exogenous(main, entries)
+        assert info["exogenous_columns"] == [
+            "eth_log_return", "eth_hl_range", "eth_log_volume_change", "fund_funding_rate"
+        ]  # fmt: skip
+        assert (tmp_path / "binance" / "ETH-USDT_1d.parquet").exists()
+        assert funding_cache_path("binance", SYMBOL, tmp_path).exists()
+        # the downloads started a few bars before the main data: no NaN at its start
+        assert joined[info["exogenous_columns"]].iloc[0].notna().all()
+        d = eth.index.get_loc(main.index[5])  # the ETH bar of the same day closes with it
+        assert joined["eth_hl_range"].iloc[5] == pytest.approx(np.log(eth.high / eth.low).iloc[d])
+        assert fake.funding_requests() and fake.kline_requests()
