@@ -111,3 +111,14 @@ def test_config_entries_download_and_cache_through_the_data_layer(
         d = eth.index.get_loc(main.index[5])  # the ETH bar of the same day closes with it
         assert joined["eth_hl_range"].iloc[5] == pytest.approx(np.log(eth.high / eth.low).iloc[d])
         assert fake.funding_requests() and fake.kline_requests()
+
+
+def test_binance_by_id_loads_only_the_futures_markets_of_the_symbol() -> None:
+    from lstm_backtrader.backtests.data.exchange_client import build_exchange
+    from lstm_backtrader.backtests.data.funding import funding_market_options
+
+    for symbol, kind in (("BTC/USDT:USDT", "linear"), ("BTC/USD:BTC", "inverse")):
+        ex = build_exchange("binance", funding_market_options("binance", symbol, None))
+        assert ex.options["fetchMarkets"]["types"] == [kind]  # no request made here
+    given = {"options": {"fetchMarkets": {"types": ["spot"]}}}
+    assert funding_market_options("binance", "BTC/USDT:USDT", given) == given

@@ -34,7 +34,12 @@ from lstm_backtrader.models.infra.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fetch_funding_rates", "funding_cache_path", "validate_funding"]
+__all__ = [
+    "fetch_funding_rates",
+    "funding_cache_path",
+    "funding_market_options",
+    "validate_funding",
+]
 
 META_KEY = b"lstm_backtrader"
 KIND = "funding"
@@ -104,6 +109,23 @@ def _write_cache(path: Path, frame: pd.DataFrame, exchange: str, symbol: str, co
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
+def funding_market_options(
+    exchange: str | ccxt.Exchange, symbol: str, options: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """For Binance by id: load only the futures markets the symbol lives on (``linear`` for
+    USDⓈ-M ``BTC/USDT:USDT``, ``inverse`` for COIN-M ``BTC/USD:BTC``), not every market type."""
+    if not isinstance(exchange, str) or exchange.strip().lower() != "binance":
+        return options
+    config = dict(options or {})
+    market_options = dict(config.get("options") or {})
+    if "fetchMarkets" not in market_options:
+        base, settle = symbol.partition("/")[0], symbol.rpartition(":")[2]
+        kind = "inverse" if ":" in symbol and settle == base else "linear"
+        market_options["fetchMarkets"] = {"types": [kind]}
+    config["options"] = market_options
+    return config
+
+
 def fetch_funding_rates(
     exchange: str | ccxt.Exchange = "binance",
     symbol: str = "BTC/USDT:USDT",
@@ -128,7 +150,7 @@ def fetch_funding_rates(
     """
     since_ms = to_ms(since, name="since") or 0
     until_ms = to_ms(until, name="until")
-    ex = build_exchange(exchange, exchange_options)
+    ex = build_exchange(exchange, funding_market_options(exchange, symbol, exchange_options))
     redact = Redactor(ex, exchange_options)
     label = f"{ex.id} {symbol} funding"
     if not ex.has.get("fetchFundingRateHistory"):
