@@ -3,11 +3,14 @@
 Reruns the whole pipeline (walk-forward forecasts and every strategy) on the series cut after
 several points T, and separately with every bar after T replaced by noise, and checks that each
 forecast, fill and equity value up to T is identical to the full run's. Any difference is a
-leak; the first one is named.
+leak; the first one is named. The noise variant replaces joined exogenous columns after T too;
+:func:`audit_exogenous` checks the as-of join itself (main and exogenous data altered after T,
+joined again: every joined value up to T identical).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,10 +20,14 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.backtests.config import RunConfig
+from lstm_backtrader.backtests.data.exogenous import ExogenousSeries, JoinReport, join_exogenous
 from lstm_backtrader.backtests.simulation import ForecastFn, Simulation, simulate
 from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
+
+#: A join of exogenous series onto candles (:func:`join_exogenous`'s signature).
+JoinFn = Callable[[pd.DataFrame, list[ExogenousSeries]], tuple[pd.DataFrame, list[JoinReport]]]
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,58 @@ def noise_after(candles: pd.DataFrame, t_pos: int, seed: int = 0) -> pd.DataFram
     out.iloc[t_pos + 1 :, out.columns.get_loc("high")] = np.maximum(open_, close) + spread
     out.iloc[t_pos + 1 :, out.columns.get_loc("low")] = np.minimum(open_, close) - spread / 2
     out.iloc[t_pos + 1 :, out.columns.get_loc("volume")] = rng.lognormal(7, 1, n)
+    for col in out.columns:  # joined exogenous columns: noise after T too
+        if col not in ("open", "high", "low", "close", "volume"):
+            out.iloc[t_pos + 1 :, out.columns.get_loc(col)] = rng.normal(0, 0.05, n)
     return out
+
+
+def _noise_series(series: ExogenousSeries, after: pd.Timestamp, seed: int) -> ExogenousSeries:
+    """``series`` with every value not known at ``after`` (a main bar's close) replaced."""
+    frame = series.frame
+    known_at = frame.index + (series.step() if series.kind == "candles" else pd.Timedelta(0))
+    pos = (
+        int(np.searchsorted(known_at.as_unit("ns").asi8, after.as_unit("ns").value, side="right"))
+        - 1
+    )
+    if series.kind == "candles":
+        noisy = noise_after(frame, pos, seed=seed) if pos >= 0 else frame
+    else:
+        noisy = frame.copy()
+        n = len(frame) - pos - 1
+        noisy.iloc[pos + 1 :, 0] = np.random.default_rng(seed).normal(0, 1e-3, n)
+    return dataclasses.replace(series, frame=noisy)
+
+
+def audit_exogenous(
+    candles: pd.DataFrame,
+    series: Sequence[ExogenousSeries],
+    points: Sequence[int],
+    *,
+    join: JoinFn = join_exogenous,
+) -> list[AuditCheck]:
+    """The join's truncation check: alter every main bar after T and every exogenous value
+    not known at T's close, join again: every joined value up to T must be identical.
+
+    ``join`` replaces :func:`~lstm_backtrader.backtests.data.exogenous.join_exogenous` (the
+    tests pass a deliberately leaky join to show that this catches it).
+    """
+    full, _ = join(candles, list(series))
+    step = full.index[1:] - full.index[:-1]
+    main_step = pd.Timedelta(pd.Series(step).mode().min())
+    checks = []
+    for k, pos in enumerate(points):
+        cutoff = candles.index[pos]
+        altered = [_noise_series(s, cutoff + main_step, seed=k + 1) for s in series]
+        other, _ = join(noise_after(candles, pos, seed=k + 1), altered)
+        diff = None
+        for col in full.columns:
+            bad = ~_same_values(full[col][:cutoff], other[col][:cutoff])
+            if bad.any():
+                diff = f"{col} at {full.index[: pos + 1][bad][0].isoformat()} differs"
+                break
+        checks.append(AuditCheck(cutoff, "exogenous", diff is None, diff))
+    return checks
 
 
 def default_points(candles: pd.DataFrame, config: RunConfig, n: int = 3) -> list[int]:
@@ -130,6 +188,26 @@ def _first_difference(full: Simulation, other: Simulation, cutoff: pd.Timestamp)
     return None
 
 
+def _join_checks(
+    candles: pd.DataFrame,
+    config: RunConfig,
+    points: Sequence[int],
+    on_check: Callable[[AuditCheck], None] | None,
+) -> list[AuditCheck]:
+    """:func:`audit_exogenous` of a run's ``[[data.features]]``: the series are read again (from
+    their files or the download cache) and joined onto the run's own candle columns."""
+    from lstm_backtrader.backtests.data.exogenous_load import load_series
+
+    main = candles[["open", "high", "low", "close", "volume"]]
+    entries = config.data.features
+    series = [load_series(e, k, main.index[0], config.data.until) for k, e in enumerate(entries, 1)]
+    checks = audit_exogenous(main, series, points)
+    for check in checks:
+        if on_check is not None:
+            on_check(check)
+    return checks
+
+
 def audit(
     candles: pd.DataFrame,
     config: RunConfig,
@@ -139,10 +217,15 @@ def audit(
     forecast_fn: ForecastFn | None = None,
     on_check: Callable[[AuditCheck], None] | None = None,
 ) -> list[AuditCheck]:
-    """Run the truncation and noise checks at each position in ``points``."""
-    full = simulate(candles, config, cache_dir=cache_dir, forecast_fn=forecast_fn)
+    """Run the truncation and noise checks at each position in ``points``; with
+    ``[[data.features]]`` in ``config``, first the join's own check at the same points
+    (:func:`audit_exogenous` on the series read again: variant ``exogenous``)."""
+    points = list(points if points is not None else default_points(candles, config))
     checks: list[AuditCheck] = []
-    for pos in points if points is not None else default_points(candles, config):
+    if config.data.features:
+        checks.extend(_join_checks(candles, config, points, on_check))
+    full = simulate(candles, config, cache_dir=cache_dir, forecast_fn=forecast_fn)
+    for pos in points:
         cutoff = candles.index[pos]
         variants = {"cut": candles.iloc[: pos + 1], "noise": noise_after(candles, pos)}
         for variant, data in variants.items():

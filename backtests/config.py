@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_backtrader.backtests.data.times import parse_time
+from lstm_backtrader.backtests.data.validate import timeframe_delta
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.conformal import IntervalSpec
 from lstm_backtrader.models.factory import build_forecaster
@@ -34,6 +35,50 @@ logger = logging.getLogger(__name__)
 MIN_TRAIN_WINDOWS = 20
 
 
+#: Where an exogenous series comes from (``[[data.features]] source``).
+FEATURE_SOURCES: tuple[str, ...] = ("file", "exchange", "funding")
+
+
+@dataclass(frozen=True)
+class FeatureSeriesConfig:
+    """One ``[[data.features]]`` entry: an exogenous series joined as-of onto the candles
+    (see :mod:`lstm_backtrader.backtests.data.exogenous`).
+
+    ``source`` "file" reads a candle file (``path``), "exchange" downloads candles of
+    ``symbol`` / ``timeframe`` through ccxt, "funding" the funding-rate history of the
+    perpetual ``symbol`` (e.g. ``BTC/USDT:USDT``); both cached like the main candles.
+    """
+
+    name: str = ""  # column prefix: eth gives eth_log_return, eth_hl_range, ...
+    source: str = "file"  # "file", "exchange" or "funding"
+    path: str | None = None  # candle file, for source = "file"
+    exchange: str = "binance"  # ccxt exchange id, for "exchange" and "funding"
+    symbol: str | None = None  # ccxt symbol, for "exchange" and "funding"
+    timeframe: str = "1d"  # candle timeframe, for source = "exchange"
+    max_age_bars: int = 2  # a value older than this many of its own bars is NaN
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "a").isalnum() or not self.name.islower():
+            raise InputError(
+                f"name is {self.name!r}: use lower-case letters, digits and _ (a column prefix)"
+            )
+        if self.source not in FEATURE_SOURCES:
+            raise InputError(
+                f"source is {self.source!r}: use {', '.join(map(repr, FEATURE_SOURCES))}"
+            )
+        if self.source == "file" and not self.path:
+            raise InputError("path is missing: source = 'file' needs a candle file path")
+        if self.source != "file" and not self.symbol:
+            raise InputError(f"symbol is missing: source = {self.source!r} needs a ccxt symbol")
+        if self.max_age_bars < 1:
+            raise InputError(f"max_age_bars is {self.max_age_bars}: use an integer >= 1")
+        if self.source == "exchange":
+            try:
+                timeframe_delta(self.timeframe)
+            except InputError as exc:
+                raise InputError(f"timeframe: {exc}") from None
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the candles come from: the embedded sample, a file, or an exchange via ccxt."""
@@ -47,10 +92,16 @@ class DataConfig:
     since: str | None = None  # first date (UTC) to download / use
     until: str | None = None  # end date (UTC, exclusive)
     intrabar: str | None = None  # higher-frequency candle file: the column realized_var
+    #: exogenous series joined onto the candles (``[[data.features]]``); none by default
+    features: tuple[FeatureSeriesConfig, ...] = ()
 
     def __post_init__(self) -> None:
         if self.intrabar is not None and not self.intrabar.strip():
             raise InputError("[data] intrabar is empty: name a higher-frequency candle file")
+        names = [f.name for f in self.features]
+        for k, name in enumerate(names, 1):
+            if name in names[: k - 1]:
+                raise InputError(f"[[data.features]] #{k} name: {name!r} is used twice")
         if self.source not in ("sample", "file", "exchange"):
             raise InputError(
                 f"[data] source is {self.source!r}: use 'sample', 'file' or 'exchange'"
@@ -218,6 +269,8 @@ class RunConfig:
         data = dataclasses.asdict(self.data)
         if data["intrabar"] is None:  # left out while unset: run ids of before stay
             del data["intrabar"]
+        if not self.data.features:
+            del data["features"]  # runs without exogenous series keep their manifests and ids
         return {
             "data": data,
             "model": self.model.to_dict(),
@@ -320,6 +373,8 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
             return value  # a table of keyword arguments: its owner checks the values
         if origin is tuple and isinstance(value, list | tuple):
             (item, *_) = typing.get_args(option)
+            if dataclasses.is_dataclass(item):
+                return tuple(_build_entry(item, v, name, k, source) for k, v in enumerate(value, 1))
             if all(isinstance(v, item) and not isinstance(v, bool) for v in value):
                 return tuple(value)
         elif option is float and isinstance(value, int | float) and not isinstance(value, bool):
@@ -334,6 +389,28 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
             return value
     expected = " or ".join(_type_name(o) for o in options)
     raise InputError(f"{source}: {name} is {value!r}: expected {expected}")
+
+
+def _build_entry(kind: type, value: Any, name: str, k: int, source: str) -> Any:
+    """Entry ``k`` (from 1) of an array of tables (``[[data.features]]``), checked like a
+    section; errors name ``[[data.features]] #k field``."""
+    if isinstance(value, kind):
+        return value
+    where = f"[[{name.strip('[]').replace('] ', '.')}]] #{k}"
+    if not isinstance(value, dict):
+        raise InputError(f"{source}: {where} must be a table of fields")
+    hints = typing.get_type_hints(kind)
+    known = {f.name for f in fields(kind)}
+    for key, item in value.items():
+        if key not in known:
+            raise InputError(
+                f"{source}: unknown field {where} {key}; known: {', '.join(sorted(known))}"
+            )
+        value = {**value, key: _coerce(item, hints[key], f"{where} {key}", source)}
+    try:
+        return kind(**value)
+    except InputError as exc:
+        raise InputError(f"{source}: {where} {exc}") from None
 
 
 def _type_name(hint: Any) -> str:

@@ -120,6 +120,11 @@ def load_candles(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise InputError(f"{what}: only {len(candles)} candle(s); need at least 2")
     candles, source = join_intrabar(candles, cfg.intrabar, source)  # column realized_var
     log_quality(check_quality(candles), what)
+    if cfg.features:  # [[data.features]]: exogenous series joined as-of onto the candles
+        from lstm_backtrader.backtests.data.exogenous_load import add_exogenous
+
+        candles, joined = add_exogenous(candles, cfg.features, until=cfg.until)
+        source.update(joined)
     return candles, source
 
 
@@ -190,13 +195,15 @@ def simulate(
     Dask cluster (see :mod:`lstm_backtrader.models.infra.executor`); the numbers are the same
     without it.
     """
-    from lstm_backtrader.models.features import target_fwd_ret
+    from lstm_backtrader.models.features import check_feature_names, target_fwd_ret
     from lstm_backtrader.strategies.baselines import BuyAndHold, SMACross
     from lstm_backtrader.strategies.forecast import ForecastStrategy, PersistenceSignal
     from lstm_backtrader.strategies.runner import run_strategy
 
     wf_cfg, st = config.walkforward, config.strategy
     config.check_data(len(candles), "the data", whole=whole_data)
+    # against the run's frame (joined [[data.features]] columns included), before training
+    check_feature_names(config.model.features, list(candles.columns))
     oos_start = candles.index[wf_cfg.train_bars]
     costs, rules = strategy_params(config, oos_start, data_periods_per_year(candles))
     costs["cash"] = st.cash

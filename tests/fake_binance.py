@@ -153,6 +153,35 @@ def _market(symbol: str, base: str, quote: str) -> dict[str, Any]:
     }
 
 
+def funding_events(start: pd.Timestamp, n: int, *, seed: int = 0) -> pd.DataFrame:
+    """``n`` funding events every 8 h from ``start`` (floored to 8 h), each a few ms late as
+    Binance stamps them, with rates around 0.01%."""
+    rng = np.random.default_rng(seed)
+    first = start.floor("8h")
+    times = first + pd.to_timedelta(np.arange(n) * 8, unit="h")
+    times = times + pd.to_timedelta(rng.integers(0, 9, n), unit="ms")
+    rates = np.round(rng.normal(1e-4, 1e-4, n), 8)
+    return pd.DataFrame({"funding_rate": rates}, index=pd.DatetimeIndex(times, name="timestamp"))
+
+
+def _perpetual() -> dict[str, Any]:
+    """The BTCUSDT USDⓈ-M perpetual as ``/fapi/v1/exchangeInfo`` lists it."""
+    return {
+        "symbol": "BTCUSDT", "pair": "BTCUSDT", "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000, "onboardDate": 1569398400000, "status": "TRADING",
+        "baseAsset": "BTC", "quoteAsset": "USDT", "marginAsset": "USDT",
+        "pricePrecision": 2, "quantityPrecision": 3, "baseAssetPrecision": 8,
+        "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [],
+        "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "556.80", "maxPrice": "4529764",
+             "tickSize": "0.10"},
+            {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "1000", "stepSize": "0.001"},
+        ],
+        "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC"],
+    }  # fmt: skip
+
+
 @dataclass
 class Fault:
     """One injected fault: ``kind`` on ``path`` after ``after`` clean hits, ``times`` times."""
@@ -233,6 +262,9 @@ class FakeBinance:
         self.now_ms = now_ms if now_ms is not None else last_open + DAY_MS * 10 // 24
         if not forming and now_ms is None:
             self.now_ms = last_open + DAY_MS  # exactly at the close of the last bar
+        self.funding = funding_events(
+            pd.Timestamp(self.now_ms - 120 * DAY_MS, unit="ms", tz="UTC"), 360, seed=3
+        )
         self.timeout_sleep = timeout_sleep
         self.retry_after: int | None = 1  # seconds, sent with 418/429 as Binance does
         self.requests: list[Request] = []
@@ -306,6 +338,36 @@ class FakeBinance:
             stamp = pd.Timestamp(when)
             stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
             self.now_ms = int(stamp.value // 1_000_000)
+
+    def funding_requests(self) -> list[Request]:
+        """The recorded ``/fapi/v1/fundingRate`` requests (faulted ones included)."""
+        with self._lock:
+            return [r for r in self.requests if r.path == "/fapi/v1/fundingRate"]
+
+    def _funding(self, params: dict[str, str]) -> tuple[int, Any]:
+        if params.get("symbol", "BTCUSDT") != "BTCUSDT":
+            return 400, {"code": -1121, "msg": "Invalid symbol."}
+        try:
+            limit = int(params.get("limit", "100"))
+            start = int(params["startTime"]) if "startTime" in params else None
+            end = int(params["endTime"]) if "endTime" in params else None
+        except ValueError:
+            return 400, {"code": -1100, "msg": "Illegal characters found in a parameter."}
+        if not 1 <= limit <= 1000:
+            return 400, {"code": -1130, "msg": "Invalid data sent for a parameter."}
+        times = self.funding.index.as_unit("ms").asi8
+        mask = times <= self.now_ms
+        if start is not None:
+            mask &= times >= start
+        if end is not None:
+            mask &= times <= end
+        picked = self.funding[mask]
+        picked = picked.iloc[:limit] if start is not None else picked.iloc[-limit:]
+        return 200, [
+            {"symbol": "BTCUSDT", "fundingTime": int(t), "fundingRate": f"{r:.8f}",
+             "markPrice": "50000.00000000"}
+            for t, r in zip(picked.index.as_unit("ms").asi8, picked["funding_rate"], strict=True)
+        ]  # fmt: skip
 
     def kline_requests(self) -> list[Request]:
         """The recorded ``/api/v3/klines`` requests (faulted ones included)."""
@@ -468,6 +530,17 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif url.path.endswith(("/margin/allPairs", "/margin/isolated/allPairs")):
             status, payload = 200, []  # signed margin lists (asked when credentials are set)
+        elif url.path == "/fapi/v1/exchangeInfo":
+            status, payload = 200, {
+                "timezone": "UTC", "serverTime": fake.now_ms, "rateLimits": [],
+                "exchangeFilters": [], "assets": [], "symbols": [_perpetual()],
+            }  # fmt: skip
+        elif url.path == "/fapi/v1/time":
+            status, payload = 200, {"serverTime": fake.now_ms}
+        elif url.path == "/fapi/v1/fundingRate":
+            status, payload = fake._funding(params)
+            if fault == "empty" and status == 200:
+                payload = []
         elif url.path == "/api/v3/klines":
             status, payload = fake._klines(params, truncated=fault == "truncated")
             if fault == "empty" and status == 200:
@@ -481,11 +554,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload)
 
 
-def make_exchange(fake: FakeBinance, *, timeout_ms: int = 400, **config: Any) -> Any:
-    """A real ``ccxt.binance`` whose every API URL points at ``fake`` (spot markets only)."""
+def make_exchange(
+    fake: FakeBinance, *, timeout_ms: int = 400, futures: bool = False, **config: Any
+) -> Any:
+    """A real ``ccxt.binance`` whose every API URL points at ``fake`` (spot markets only, or
+    with ``futures=True`` the USDⓈ-M futures markets only: what funding rates need)."""
     import ccxt
 
-    options = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}
+    types = ["linear"] if futures else ["spot"]
+    options = {"fetchMarkets": {"types": types}, "fetchCurrencies": False}
     options.update(config.pop("options", {}))
     exchange = ccxt.binance(
         {
@@ -498,7 +575,11 @@ def make_exchange(fake: FakeBinance, *, timeout_ms: int = 400, **config: Any) ->
     )
     api_urls = exchange.urls["api"]
     for name in list(api_urls):
-        api_urls[name] = fake.base_url
+        if name.startswith("fapi"):  # https://fapi.binance.com/fapi/v1 -> loopback /fapi/v1
+            path = urlsplit(api_urls[name]).path
+            api_urls[name] = f"http://127.0.0.1:{fake.port}{path}"
+        else:
+            api_urls[name] = fake.base_url
     return exchange
 
 

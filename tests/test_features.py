@@ -101,3 +101,17 @@ def test_hash_candles_changes_with_any_value(candles: pd.DataFrame) -> None:
     other.iloc[-1, 0] += 1e-9
     assert hash_candles(candles) == hash_candles(candles.copy())
     assert hash_candles(candles) != hash_candles(other)
+
+
+def test_hash_covers_what_calendar_features_and_joined_columns_read(candles: pd.DataFrame) -> None:
+    """The fold cache key hashes the training slice with :func:`hash_candles`: it must change
+    when only the bar times move (calendar features read them) or only a joined column does."""
+    shifted = candles.set_axis(candles.index + pd.Timedelta("1h"))
+    assert hash_candles(shifted) != hash_candles(candles)  # same prices, other open times
+    assert not np.allclose(
+        compute_features(shifted, ["hour_sin"]), compute_features(candles, ["hour_sin"])
+    )
+    joined = candles.assign(eth_log_return=0.01)
+    changed = joined.copy()
+    changed.iloc[3, changed.columns.get_loc("eth_log_return")] = 0.02
+    assert hash_candles(joined) != hash_candles(changed) != hash_candles(candles)

@@ -258,6 +258,24 @@ BAD_CONFIGS: list[tuple[str, str]] = [
     ('[intervals]\nlevel = 0.9\nmethod = "bayes"', "[intervals] interval method"),
     ("[intervals]\nlevel = 0.9\ngamma = 0", "[intervals] interval gamma"),
     ("[intervals]\nwidth = 2", "[intervals] width"),
+    ('[[data.features]]\nname = "eth"\nsource = "web"\npath = "x"', "[[data.features]] #1 source"),
+    ('[[data.features]]\nname = "eth"', "[[data.features]] #1 path"),
+    ('[[data.features]]\nname = "eth"\npath = "x"\ncolour = 1', "[[data.features]] #1 colour"),
+    ('[[data.features]]\nname = "ETH-1"\npath = "x"', "[[data.features]] #1 name"),
+    ('[[data.features]]\npath = "x"', "[[data.features]] #1 name"),
+    ('[[data.features]]\nname = "f"\nsource = "funding"', "[[data.features]] #1 symbol"),
+    (
+        '[[data.features]]\nname = "e"\nsource = "exchange"\nsymbol = "ETH/USDT"\ntimeframe = "1M"',
+        "[[data.features]] #1 timeframe",
+    ),  # fmt: skip
+    ('[[data.features]]\nname = "e"\npath = "x"\nmax_age_bars = 0', "[[data.features]] #1 max_age"),
+    ('[[data.features]]\nname = "e"\npath = 3', "[[data.features]] #1 path"),
+    (
+        '[[data.features]]\nname = "e"\npath = "x"\n[[data.features]]\nname = "e"\npath = "y"',
+        "[[data.features]] #2 name",
+    ),  # fmt: skip
+    ("[data]\nfeatures = 3", "[data] features"),
+    ("[data]\nfeatures = [1]", "[[data.features]] #1"),
 ]
 
 
@@ -269,6 +287,32 @@ def test_malformed_config_is_one_line_naming_the_field(text: str, field: str, tm
     assert result.exit_code == 2, (result.exit_code, result.output[-800:])
     line = _one_error_line(result.output)
     assert str(path) in line and field in line, line
+
+
+def test_bad_exogenous_file_or_column_is_one_line(tmp_path: Path) -> None:
+    data, eth = tmp_path / "btc.csv", tmp_path / "eth.csv"
+    data.write_text(_csv(_good(120)))
+    eth.write_text(_csv(_good(120).iloc[::-1].pipe(lambda f: pd.concat([f, f.iloc[:1] * 1.01]))))
+    head = f'[data]\nsource = "file"\npath = "{data}"\n[[data.features]]\nname = "eth"\n'
+    for extra, field in (
+        (f'path = "{eth}"\n', "eth.csv"),  # conflicting duplicate rows
+        (f'path = "{tmp_path / "none.csv"}"\n', "none.csv"),
+        (
+            f'path = "{data}"\n[model]\nlookback = 8\nfeatures = ["log_return", "eth_close"]\n'
+            "[walkforward]\ntrain_bars = 60\n",
+            "eth_close",
+        ),
+    ):
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(head + extra)
+        result = runner.invoke(app, ["backtest", "--config", str(cfg)])
+        assert result.exit_code == 2, result.output[-800:]
+        line = _one_error_line(result.output)
+        assert field in line, line
+        if field == "eth_close":  # the available columns are named
+            assert "eth_log_return" in line and "eth_hl_range" in line, line
+        else:
+            assert "[[data.features]] #1 (eth)" in line, line
 
 
 def test_config_that_does_not_fit_its_data_fails_before_training(tmp_path: Path) -> None:

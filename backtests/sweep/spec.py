@@ -190,6 +190,23 @@ def _resolve(path_text: str, root: Path) -> str:
     return str(p if p.is_absolute() else root / p)
 
 
+def _resolve_data_paths(table: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A ``[data]`` table with its candle file and its ``[[data.features]]`` files made
+    absolute against ``root`` (the sweep file's folder)."""
+    table = dict(table)
+    if isinstance(table.get("path"), str):
+        table["path"] = _resolve(table["path"], root)
+    entries = table.get("features")
+    if isinstance(entries, list):
+        table["features"] = [
+            {**e, "path": _resolve(e["path"], root)}
+            if isinstance(e, dict) and isinstance(e.get("path"), str)
+            else e
+            for e in entries
+        ]
+    return table
+
+
 def _asset_name(data: DataConfig) -> str:
     if data.source == "sample":
         return f"sample {data.sample}"
@@ -219,8 +236,7 @@ def _parse_assets(raw: Any, path: Path, base: RunConfig) -> tuple[Asset, ...]:
                 table["source"] = "exchange"
             else:
                 table["source"] = "sample"
-        if isinstance(table.get("path"), str):
-            table["path"] = _resolve(table["path"], path.parent)
+        table = _resolve_data_paths(table, path.parent)
         data = RunConfig.from_dict({"data": table}, source=where).data
         assets.append(Asset(name.strip() if name else _asset_name(data), data))
     names = [a.name for a in assets]
@@ -262,8 +278,8 @@ def _parse_base(doc: Mapping[str, Any], p: Path) -> RunConfig:
             if not isinstance(values, dict):
                 raise InputError(f"{p}: [{section}] must be a table of fields")
             values = dict(values)
-            if section == "data" and isinstance(values.get("path"), str):
-                values["path"] = _resolve(values["path"], p.parent)
+            if section == "data":
+                values = _resolve_data_paths(values, p.parent)
             if section == "model":
                 for name in CODE_FIELDS:
                     if name in values:
