@@ -70,8 +70,8 @@ def paper(
             signal.signal(s, handler)
     last = result.equity.iloc[-1]
     out.print(
-        f"paper session {result.folder}: {result.replayed_bars} bar(s) replayed from the journal, "
-        f"{result.new_bars} new; last bar {result.equity.index[-1].isoformat()}, value "
+        f"paper session {result.folder}: {result.replayed_bars} bar(s) from the journal (warm-up "
+        f"and earlier runs), {result.new_bars} new; last bar {result.equity.index[-1].isoformat()}, value "
         f"{last['value']:.2f}, position {last['position']:.6g}"
     )
     out.print(f"status: {result.folder / 'index.html'}")
