@@ -68,10 +68,10 @@ def paper(
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    last = result.equity.iloc[-1]
+    last, when = result.equity.iloc[-1], result.equity.index[-1].isoformat()
     out.print(
         f"paper session {result.folder}: {result.replayed_bars} bar(s) from the journal (warm-up "
-        f"and earlier runs), {result.new_bars} new; last bar {result.equity.index[-1].isoformat()}, value "
+        f"and earlier runs), {result.new_bars} new; last bar {when}, value "
         f"{last['value']:.2f}, position {last['position']:.6g}"
     )
     out.print(f"status: {result.folder / 'index.html'}")
