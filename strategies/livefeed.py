@@ -96,7 +96,9 @@ class LiveCandleFeed(bt.feed.DataBase):
         super().__init__()
         bar = pd.Timedelta(self.p.bar)
         self._bar = bar
-        self._timeframe, self._compression = bt_timeframe(bar)
+        # Backtrader copies the params into _timeframe/_compression after __init__
+        self.p.timeframe, self.p.compression = bt_timeframe(bar)
+        self._timeframe, self._compression = self.p.timeframe, self.p.compression
         self._lstm_bt_unit = DEFAULT_UNIT
         self._last_ms: int | None = None
 

@@ -236,3 +236,20 @@ def test_a_torn_last_journal_line_is_dropped_and_a_damaged_one_refused(tmp_path:
     path.write_bytes(lines[0] + lines[1].replace(b"1.5", b"1.6") + lines[2])
     with pytest.raises(InputError, match=r"journal.jsonl: line 2 is damaged"):
         Journal(path)
+
+
+def test_no_look_ahead_values_up_to_t_ignore_every_later_bar(
+    work: Path, candles: pd.DataFrame, reference: PaperResult
+) -> None:
+    from tests.conftest import splice_candles
+
+    t = 62  # inside fold 1; the spliced bars retrain folds 2 and 3
+    spliced = splice_candles(candles, t)
+    cfg, paper = load_paper_config(write_config(work, "spliced"))
+    other = PaperSession(cfg, paper, replay=spliced, speed=1e9, cache_dir=work / "folds").run()
+    upto = candles.index[t]
+    mine = reference.equity[reference.equity.index <= upto]
+    pd.testing.assert_frame_equal(other.equity[other.equity.index <= upto], mine)
+    assert not other.equity.iloc[-1].equals(reference.equity.iloc[-1])  # the splice mattered
+    theirs = [o for o in other.orders if pd.Timestamp(o["bar"]) <= upto]
+    assert theirs == [o for o in reference.orders if pd.Timestamp(o["bar"]) <= upto]
