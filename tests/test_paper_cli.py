@@ -110,3 +110,13 @@ def test_sigterm_stops_after_a_committed_bar_and_the_run_resumes(files: tuple[Pa
     assert 40 < len(journal) < 100  # stopped early...
     assert state["bar_seq"] == len(journal) - 1  # ...after committing the last bar it took
     assert f"{len(journal) - 40} new" in out
+
+
+def test_backtest_reads_the_same_toml_and_ignores_paper(files: tuple[Path, Path]) -> None:
+    from lstm_backtrader.backtests.config import load_config
+    from lstm_backtrader.backtests.paper.config import load_paper_config
+
+    config, _ = files
+    run_cfg, paper = load_paper_config(config)
+    assert load_config(config) == run_cfg
+    assert paper.name == "cli" and paper.folder == config.parent / "paper" / "cli"
