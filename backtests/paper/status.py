@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_backtrader.backtests.report.render import format_value, kv_pairs, make_table
+from lstm_backtrader.backtests.report.render import kv_pairs, make_table
 from lstm_backtrader.models.infra.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -20,6 +20,11 @@ __all__ = ["equity_chart", "status_context", "write_status"]
 
 RECENT_ORDERS = 20
 _W, _H = 900, 260
+
+
+def _short(when: Any) -> str:
+    """A bar time for display: ``2025-07-13 00:00`` (UTC)."""
+    return f"{pd.Timestamp(when):%Y-%m-%d %H:%M}"
 
 
 def equity_chart(equity: pd.DataFrame, start: pd.Timestamp) -> dict[str, Any] | None:
@@ -41,8 +46,8 @@ def equity_chart(equity: pd.DataFrame, start: pd.Timestamp) -> dict[str, Any] | 
 
     return {
         "width": _W, "height": _H, "strategy": points(0), "buy_hold": points(1),
-        "top": f"{hi:,.2f}", "bottom": f"{lo:,.2f}", "start": start.isoformat(),
-        "first": shown.index[0].isoformat(), "last": shown.index[-1].isoformat(),
+        "top": f"{hi:,.2f}", "bottom": f"{lo:,.2f}", "start": _short(start),
+        "first": _short(shown.index[0]), "last": _short(shown.index[-1]),
     }  # fmt: skip
 
 
@@ -60,14 +65,14 @@ def status_context(
     last = equity.iloc[-1]
     bar = equity.index[-1]
     account = {
-        "last bar (open time)": bar.isoformat(),
-        "cash": last["cash"],
-        "position (units)": last["position"],
-        "value": last["value"],
-        "return since start": last["value"] / cash - 1.0,
-        "buy & hold return since start": last["buy_hold"] / cash - 1.0,
+        "last bar (open time, UTC)": _short(bar),
+        "cash": f"{last['cash']:,.2f}",
+        "position (units)": f"{last['position']:.6g}",
+        "value": f"{last['value']:,.2f}",
+        "return since start": f"{last['value'] / cash - 1.0:+.2%}",
+        "buy & hold return since start": f"{last['buy_hold'] / cash - 1.0:+.2%}",
         "open orders": state.get("open_orders"),
-        "trading from": trade_from.isoformat(),
+        "trading from": _short(trade_from),
         "bars in the journal": len(equity),
     }
     forecast = {
@@ -78,22 +83,22 @@ def status_context(
         "age (bars since the model's cutoff)": int(last["age"]),
     }
     fold_rows = [
-        (int(r["fold"]), pd.Timestamp(r["first_forecast"]).isoformat(),
+        (int(r["fold"]), _short(r["first_forecast"]),
          f"{pd.Timestamp(r['train_start']).date()}..{pd.Timestamp(r['train_end']).date()}",
          "cache" if r.get("cached") else "trained")
         for _, r in folds.iterrows()
     ]  # fmt: skip
     recent = [o for o in orders][-RECENT_ORDERS:][::-1]
     order_rows = [
-        (o["bar"], o["kind"], o["side"], format_value(o["size"]),
-         format_value(o.get("price")), o["id"])
+        (_short(o["bar"]), o["kind"], o["side"], f"{o['size']:.6g}",
+         "market" if o.get("price") is None else f"{o['price']:,.2f}", o["id"])
         for o in recent
     ]  # fmt: skip
     health_rows = [(h["bar"], h["kind"], h["detail"], h["seen"]) for h in health[::-1]]
     return {
         "title": title,
         "subtitle": "Paper trading: nothing is sent to any exchange. Updated after bar "
-        f"{bar.isoformat()}.",
+        f"{_short(bar)} UTC.",
         "nav": [("account", "Account"), ("equity", "Equity"), ("forecast", "Forecast"),
                 ("folds", "Retraining"), ("orders", "Orders"), ("health", "Data health")],
         "footer": ["State: journal.jsonl (every candle delivered), orders.jsonl, state.json, "
