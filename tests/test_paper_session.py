@@ -179,9 +179,10 @@ def run_cli(
 
 
 #: Named points (the n-th visit in that process) and random times, one after the other on the
-#: same session folder: after a journal line, halfway through one, after the order log, halfway
-#: through the state file, after a fold's model was trained or loaded, right after a commit.
-KILLS = [("mid_journal", 2), ("orders", 3), ("random", 0), ("mid_state", 2), ("fold", 1),
+#: same session folder: halfway through a journal line, after an order was logged and before its
+#: fill, halfway through the state file, after a fold's model was trained or loaded, right after
+#: a commit.
+KILLS = [("mid_journal", 2), ("placed", 1), ("random", 0), ("mid_state", 2), ("fold", 1),
          ("random", 1), ("commit", 3)]  # fmt: skip
 BAR_SECONDS = 0.04  # replay pace of the killed runs
 
@@ -195,15 +196,21 @@ def test_sigkill_anywhere_then_restart_equals_the_uninterrupted_run(
     folder = work / "paper" / "killed"
     bars_seen = []
     for point, arg in KILLS:
-        if point == "random":
+        if point == "random":  # at a random time once the session runs on new bars
+            size = (folder / "journal.jsonl").stat().st_size
             proc = run_cli(config, csv, cache, None, speed)
-            time.sleep(random.Random(arg).uniform(1.0, 5.0))
+            deadline = time.monotonic() + 60
+            while (folder / "journal.jsonl").stat().st_size == size and proc.poll() is None:
+                assert time.monotonic() < deadline, "the session never took a new bar"
+                time.sleep(0.01)
+            time.sleep(random.Random(arg).uniform(0.0, 0.5))
             proc.send_signal(signal.SIGKILL)
         else:
             proc = run_cli(config, csv, cache, f"{point}:{arg}", speed)
         _, err = proc.communicate(timeout=120)
-        assert proc.returncode in (-signal.SIGKILL, 0), err
+        assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, err[-800:])
         bars_seen.append(len(Journal(folder / "journal.jsonl")))
+    print("journal length after each kill:", bars_seen)
     assert bars_seen[-1] < N_BARS, "every kill should land before the end"
     assert (folder / "state.json.tmp-killed").exists()  # the mid_state kill left a torn temp
     final = run_cli(config, csv, cache, None, 1e9)

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["KILL_ENV", "Journal", "OrderLog", "read_state", "test_point", "write_state"]
 
 #: Test-only: ``point:n`` SIGKILLs the process the n-th time it reaches the named point
-#: (``journal``, ``mid_journal``, ``orders``, ``mid_state``, ``commit``, ``fold``).
+#: (``journal``, ``mid_journal``, ``orders``, ``placed``, ``mid_state``, ``commit``, ``fold``).
 KILL_ENV = "LSTM_BT_PAPER_KILL"
 _hits: dict[str, int] = {}
 

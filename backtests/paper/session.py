@@ -233,7 +233,8 @@ class PaperSession:
         self.source = _SessionSource(self.journal, inner, self.max_bars)
         if self._stop_early:
             inner.request_stop()
-        trade_from = self._trade_from()
+        saved = self.saved_state
+        trade_from = pd.Timestamp(saved["trade_from"]) if saved else self._trade_from()
         costs, rules = strategy_params(
             self.config, trade_from, periods_per_year(timeframe_label(self.bar))
         )
@@ -348,6 +349,8 @@ class _Recorder:
         self.s.orders.add(records)
         if new:
             test_point("orders")
+            if any(r["kind"] == "placed" for r in records):
+                test_point("placed")  # an order logged, its fill (next bar) not yet
         close = float(strat.data.close[0])
         if self.bh_base is None and bar >= self.trade_from:
             self.bh_base = close
