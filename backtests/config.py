@@ -437,6 +437,7 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise InputError(f"{p}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise InputError(f"{p}: not a UTF-8 text file") from None
+    data.pop("paper", None)  # lstm-bt paper's own section (backtests/paper/config.py)
     model = data.get("model")
     if isinstance(model, dict):  # user code named by a file path: relative to this file
         for name in CODE_FIELDS:

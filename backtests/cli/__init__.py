@@ -12,6 +12,7 @@ them:
 * :mod:`~lstm_backtrader.backtests.cli.data` — ``fetch``, ``data info``
 * :mod:`~lstm_backtrader.backtests.cli.runs` — ``backtest``, ``report``, ``audit``
 * :mod:`~lstm_backtrader.backtests.cli.sweeps` — ``sweep``
+* :mod:`~lstm_backtrader.backtests.cli.paper` — ``paper``
 * :mod:`~lstm_backtrader.backtests.cli.cache` — ``cache info``, ``cache prune``
 * :mod:`~lstm_backtrader.backtests.cli.common` — the consoles and option types they share
 """
@@ -29,7 +30,7 @@ import click
 import typer
 from rich.markup import escape
 
-from lstm_backtrader.backtests.cli import cache, data, runs, sweeps
+from lstm_backtrader.backtests.cli import cache, data, paper, runs, sweeps
 from lstm_backtrader.backtests.cli.common import err
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.tfload import QUIET_ENV
@@ -153,6 +154,7 @@ app.command()(user_errors(runs.backtest))
 app.command()(user_errors(runs.report))
 app.command()(user_errors(runs.audit))
 app.command()(user_errors(sweeps.sweep))
+app.command()(user_errors(paper.paper))
 cache_app.command("info")(user_errors(cache.cache_info))
 cache_app.command("prune")(user_errors(cache.cache_prune))
 
