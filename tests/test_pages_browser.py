@@ -197,3 +197,26 @@ def test_target_pages_fit_and_show_no_raw_values(target_pages, name, tmp_path) -
         assert f"Forecast diagnostics ({name})" in got["text"] and first in got["text"]
         if name == "volatility":
             assert "Conformal intervals" in got["text"], got["text"][:2000]
+
+
+def test_paper_status_page_fits_and_agrees_with_its_state(tmp_path: Path) -> None:
+    """The paper session's status page (rewritten after every bar) at 1,400 px: no overflow, no
+    raw value, and the equity it shows is the one in state.json."""
+    from tests.test_paper_session import write_config
+
+    csv = tmp_path / "candles.csv"
+    make_candles(100, seed=5).to_csv(csv)
+    config = write_config(tmp_path, "page")
+    result = CliRunner().invoke(app, ["paper", "--config", str(config), "--replay", str(csv),
+                                      "--speed", "1e9", "--cache-dir", str(tmp_path / "folds")])  # fmt: skip
+    assert result.exit_code == 0, result.output[-2000:]
+    folder = tmp_path / "paper" / "page"
+    got = measure(folder / "index.html", tmp_path)
+    assert got["scrollWidth"] <= got["clientWidth"], got["wide"]
+    assert not got["wide"], got["wide"]
+    text = got["text"]
+    assert not RAW.search(text), RAW.search(text)
+    state = json.loads((folder / "state.json").read_text())
+    value = float(state["value"])
+    shown = {float(m.replace(",", "")) for m in re.findall(r"\d[\d,]*\.\d\d", text)}
+    assert round(value, 2) in shown, (value, sorted(shown)[:20])
