@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from lstm_backtrader.models.ensemble import member_params
 from lstm_backtrader.models.foldstore import FoldStore
 from lstm_backtrader.models.schedule import FoldPlan
 
@@ -123,4 +124,40 @@ class FoldModels:
             self._tmp = None
 
 
-__all__ = ["FoldModel", "FoldModels", "tail_bars"]
+class MemberFolds:
+    """Every ensemble member's fold model (``[model] ensemble = k``; k = 1: the walk-forward's
+    own network): member i's models are those of the batched engine's member i (its seed from
+    :func:`~lstm_backtrader.models.ensemble.member_params`, its own warm-start chain, the same
+    fold-cache entries)."""
+
+    def __init__(self, walkforward: Any) -> None:
+        k = int(getattr(walkforward.config, "ensemble", 1) or 1)
+        engines = [walkforward]
+        if k > 1:
+            params = walkforward.forecaster.get_params()
+            kind = type(walkforward.forecaster)
+            engines = [
+                walkforward.replace(
+                    forecaster=kind(**member_params(params, i)), progress=None, intervals=None
+                )
+                for i in range(k)
+            ]
+        self.sources = [FoldModels(engine) for engine in engines]
+        self.current: list[FoldModel] = []
+
+    def models_for(self, fold: int, window: pd.DataFrame) -> list[FoldModel]:
+        """Fold ``fold``'s model of every member (see :meth:`FoldModels.model_for`)."""
+        parents: list[FoldModel | None] = list(self.current) or [None] * len(self.sources)
+        self.current = [
+            source.model_for(fold, window, parent)
+            for source, parent in zip(self.sources, parents, strict=True)
+        ]
+        return self.current
+
+    def close(self) -> None:
+        """Remove the members' private temporary caches (see :meth:`FoldModels.close`)."""
+        for source in self.sources:
+            source.close()
+
+
+__all__ = ["FoldModel", "FoldModels", "MemberFolds", "tail_bars"]
