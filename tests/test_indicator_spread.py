@@ -53,10 +53,15 @@ class Take(bt.Strategy):
         self.prenext()
 
 
-def _run(candles: pd.DataFrame, kw: dict[str, Any], **cerebro_kw: Any) -> np.ndarray:
+def _run(
+    candles: pd.DataFrame, kw: dict[str, Any], replay: bool = False, **cerebro_kw: Any
+) -> np.ndarray:
     rows: list[list[float]] = []
     cerebro = bt.Cerebro(stdstats=False, **cerebro_kw)
-    cerebro.adddata(candles_feed(candles))
+    if replay:
+        cerebro.replaydata(candles_feed(candles), timeframe=bt.TimeFrame.Days, compression=1)
+    else:
+        cerebro.adddata(candles_feed(candles))
     cerebro.addstrategy(Take, kw=kw, out=rows)
     cerebro.run()
     return np.asarray(rows)
@@ -114,6 +119,13 @@ def test_spread_and_intervals_equal_in_every_mode(
 ) -> None:
     kw, want = reference[case]
     got = _run(candles, kw, preload=preload, runonce=runonce, exactbars=exactbars)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_spread_and_intervals_on_a_replayed_feed(candles, reference, case) -> None:
+    kw, want = reference[case]
+    got = _run(candles, kw, replay=True, preload=False, runonce=False)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, equal_nan=True)
 
 
