@@ -46,6 +46,7 @@ from lstm_backtrader.models.foldstore import CACHE_VERSION, FoldStore, fold_key,
 from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.executor import Executor
 from lstm_backtrader.models.infra.fileio import atomic_write_bytes
+from lstm_backtrader.models.mcdropout import MC_SCHEME
 from lstm_backtrader.models.schedule import FoldPlan, WalkForwardSpec
 from lstm_backtrader.models.targets import forecast_name, label_columns, target_series
 from lstm_backtrader.models.wfresult import (
@@ -313,6 +314,8 @@ class WalkForward:
         code = getattr(self.forecaster, "code_hash", None)
         if code is not None:  # a user's builder or estimator: editing its code retrains
             config = {**config, "code": code()}
+        if int(getattr(self.config, "mc_dropout", 0) or 0) > 0:  # stored MC forecasts' masks
+            config = {**config, "mc_scheme": MC_SCHEME}
         cls = type(self.forecaster)
         if BUILTIN.get(self.config.kind) is not cls:  # a user's class: its own folds
             config = {**config, "class": f"{cls.__module__}.{cls.__qualname__}"}

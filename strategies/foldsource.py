@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from lstm_backtrader.models.ensemble import member_params
 from lstm_backtrader.models.foldstore import FoldStore
-from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import FoldPlan
 
 logger = logging.getLogger(__name__)
@@ -124,16 +124,40 @@ class FoldModels:
             self._tmp = None
 
 
-__all__ = ["FoldModel", "FoldModels", "check_bar_by_bar", "tail_bars"]
+class MemberFolds:
+    """Every ensemble member's fold model (``[model] ensemble = k``; k = 1: the walk-forward's
+    own network): member i's models are those of the batched engine's member i (its seed from
+    :func:`~lstm_backtrader.models.ensemble.member_params`, its own warm-start chain, the same
+    fold-cache entries)."""
+
+    def __init__(self, walkforward: Any) -> None:
+        k = int(getattr(walkforward.config, "ensemble", 1) or 1)
+        engines = [walkforward]
+        if k > 1:
+            params = walkforward.forecaster.get_params()
+            kind = type(walkforward.forecaster)
+            engines = [
+                walkforward.replace(
+                    forecaster=kind(**member_params(params, i)), progress=None, intervals=None
+                )
+                for i in range(k)
+            ]
+        self.sources = [FoldModels(engine) for engine in engines]
+        self.current: list[FoldModel] = []
+
+    def models_for(self, fold: int, window: pd.DataFrame) -> list[FoldModel]:
+        """Fold ``fold``'s model of every member (see :meth:`FoldModels.model_for`)."""
+        parents: list[FoldModel | None] = list(self.current) or [None] * len(self.sources)
+        self.current = [
+            source.model_for(fold, window, parent)
+            for source, parent in zip(self.sources, parents, strict=True)
+        ]
+        return self.current
+
+    def close(self) -> None:
+        """Remove the members' private temporary caches (see :meth:`FoldModels.close`)."""
+        for source in self.sources:
+            source.close()
 
 
-def check_bar_by_bar(config: Any) -> None:
-    """Refuse what the bar-by-bar path cannot reproduce (rather than forecast differently)."""
-    k, s = int(getattr(config, "ensemble", 1) or 1), int(getattr(config, "mc_dropout", 0) or 0)
-    if k > 1 or s > 0:
-        raise InputError(
-            f"LSTMForecast bar by bar (runonce=False, replay, live feeds) does not support "
-            f"ensemble = {k} / mc_dropout = {s} yet: its forecast would be one network's, not "
-            "the mean the batched run gives; run with runonce=True, or ensemble = 1 and "
-            "mc_dropout = 0"
-        )
+__all__ = ["FoldModel", "FoldModels", "MemberFolds", "tail_bars"]

@@ -21,6 +21,14 @@ model when the bar that starts it arrives
 through the fold cache) and forecasts each bar with the
 forecaster's single-window ``predict_last`` (a compiled ``tf.function``, never ``model.predict``
 per bar). Times are bars' open times (:mod:`lstm_backtrader.strategies.feeds`).
+
+Columns beyond OHLCV that the model reads (features that are columns of the candle frame, a
+column its target reads) come from the feed's extra lines of the same names
+(:func:`~lstm_backtrader.strategies.feeds.candles_feed` makes them), in both paths
+(:func:`~lstm_backtrader.strategies.lstminputs.feed_columns` checks the feed has them).
+With an ensemble or Monte-Carlo dropout, ``next()`` forecasts each bar with every member's fold
+model (:class:`~lstm_backtrader.strategies.foldsource.MemberFolds`) and combines them as the
+batched engine does.
 """
 
 from __future__ import annotations
@@ -98,7 +106,8 @@ class LSTMForecast(bt.Indicator):
         for a direction probability, and without intervals.
     spread
         With an ensemble or MC dropout (``[model] ensemble``, ``mc_dropout``): the standard
-        deviation of the members' forecasts (runonce only); NaN otherwise.
+        deviation of the members' forecasts, widened by their MC dropout spreads (every run
+        mode: bar by bar from every member's fold model); NaN otherwise.
     """
 
     lines = ("forecast", "fold", "age", "gap", "prob", "vol", "lower", "upper", "spread")
@@ -154,14 +163,18 @@ class LSTMForecast(bt.Indicator):
 
             self._columns = feed_columns(self.data, self._wf.forecaster)
             self._tail = BarTail(tail_bars(self._wf), unit, self._columns)
-            self._folds: Any = None  # FoldModels, made on the first fold of a bar-by-bar run
-            self._current: Any = None  # FoldModel in use
+            self._folds: Any = None  # MemberFolds, made on the first fold of a bar-by-bar run
+            self._current: Any = None  # FoldModel in use (member 0's with an ensemble)
             self._label = f"wf {spec.train_bars}/{spec.retrain_every}" + (
                 " expanding" if spec.expanding else ""
             )
             self.addminperiod(int(spec.train_bars) + 1)
         self._target = str(getattr(self._forecaster_config(), "target", "return"))
         self._intervals = self._bar_intervals()
+        config = self._forecaster_config()
+        self._mc = int(getattr(config, "mc_dropout", 0) or 0) if self._mode != "fixed" else 0
+        ensemble = int(getattr(config, "ensemble", 1) or 1) if self._mode != "fixed" else 1
+        self._combined = bool(self._mc) or ensemble > 1  # bar by bar: members and/or MC
         self._plot_target()
         self._extra = self._columns[len(OHLCV) :]  # extra feed lines the model reads
         self._fast = not self._extra  # bar-by-bar: OHLCV rows only (no frame for extras)
@@ -315,11 +328,37 @@ class LSTMForecast(bt.Indicator):
                 return
             if self._current is None or self._current.fold != fold:
                 self._start_fold(fold)
-            model = self._current.model
             self._current.row["last_forecast"] = pd.Timestamp(int(self._tail.times(1)[0]), tz="UTC")
             age = i - self._cutoff_pos
+            if self._combined:
+                value, spread = self._forecast_members()
+                self._write(value, self._current.fold, age, spread)
+                return
+            model = self._current.model
         value = self._forecast_last(model)
         self._write(value, 0 if self._mode == "fixed" else self._current.fold, age)
+
+    def _forecast_members(self) -> tuple[float, float]:
+        """Forecast and spread of the bar from every ensemble member's model (each one's
+        Monte-Carlo dropout mean and spread with ``mc_dropout``), as the batched engine
+        combines them (:func:`~lstm_backtrader.models.ensemble.combine`)."""
+        from lstm_backtrader.models.ensemble import combine
+        from lstm_backtrader.models.mcdropout import mc_dropout_last
+
+        frame = self._tail.frame(self._context)
+        means, spreads = [], []
+        for member in self._folds.current:
+            if self._mc:
+                mean, spread = mc_dropout_last(member.model, frame, self._mc)
+                means.append(np.array([mean]))
+                spreads.append(np.array([spread]))
+            else:
+                means.append(np.array([float(member.model.predict_last(frame))]))
+                spreads.append(None)
+        if len(means) == 1:
+            return float(means[0][0]), float(spreads[0][0])
+        mean, spread = combine(means, spreads)
+        return float(mean[0]), float(spread[0])
 
     def _forecast_last(self, model: Any) -> float:
         """The model's forecast for the newest bar held: from the bare OHLCV rows when the
@@ -331,7 +370,7 @@ class LSTMForecast(bt.Indicator):
             return float(fast(self._tail.values(self._context)))
         return float(model.predict_last(self._tail.frame(self._context)))
 
-    def _write(self, forecast: float, fold: int, age: int) -> None:
+    def _write(self, forecast: float, fold: int, age: int, spread: float = float("nan")) -> None:
         self.lines.forecast[0] = forecast
         prob, vol = self._target_lines(forecast)
         self.lines.prob[0] = float(prob)
@@ -344,7 +383,7 @@ class LSTMForecast(bt.Indicator):
             lower, upper = self._intervals.interval(forecast)
         self.lines.lower[0] = lower
         self.lines.upper[0] = upper
-        self.lines.spread[0] = float("nan")
+        self.lines.spread[0] = spread
 
     def _take_bar(self) -> bool | None:
         """Copy the current bar into the tail: ``True`` for a new bar, ``False`` for a replayed
@@ -356,12 +395,15 @@ class LSTMForecast(bt.Indicator):
                 return None
             values = self._row(data, 0)
             self._tail.replace_last(int(bar_times_ns(data, [data.datetime[0]])[0]), values)
-            self._counter.update(values[: len(OHLCV)])
+            self._counter.update(values if self._fast else values[:5])
             return False
         if not self._seen:
             self._scan_preloaded()
         for ago in range(min(n - self._seen, held_bars(data, self._extra)) - 1, -1, -1):
-            values = self._row(data, ago)
+            if self._fast:  # OHLCV only: the per-bar cost of before
+                values = tuple(float(getattr(data, c)[-ago]) for c in OHLCV)
+            else:
+                values = self._row(data, ago)
             time_ns = int(bar_times_ns(data, [data.datetime[-ago]])[0])
             prev = int(self._tail.times(1)[0]) if len(self._tail) else None
             self._tail.push(time_ns, values)
@@ -369,7 +411,7 @@ class LSTMForecast(bt.Indicator):
                 self._intervals.new_bar(self._tail)  # bar t - h's realised target, known now
                 if ago:
                     self._intervals.interval(float("nan"))  # a bar this path never forecast
-            self._counter.add(n - 1 - ago, time_ns, prev, values[: len(OHLCV)])
+            self._counter.add(n - 1 - ago, time_ns, prev, values if self._fast else values[:5])
             if self._mode == "fixed" and time_ns > self._cutoff_ns:
                 self._after_cutoff += 1
         self._seen = n
@@ -379,20 +421,17 @@ class LSTMForecast(bt.Indicator):
 
     def _row(self, data: Any, ago: int) -> tuple[float, ...]:
         """The feed's bar ``ago`` bars back: OHLCV and the extra lines the model reads."""
-        if self._fast:
-            return tuple(float(getattr(data, c)[-ago]) for c in OHLCV)
         lines = data.lines
         return tuple(float(getattr(lines, c)[-ago]) for c in self._columns)
 
     def _start_fold(self, fold: int) -> None:
         """Fold ``fold``'s model, when the bar that starts it arrives (the tail ends with it)."""
-        from lstm_backtrader.strategies.foldsource import FoldModels, check_bar_by_bar
+        from lstm_backtrader.strategies.foldsource import MemberFolds
 
         if self._folds is None:
-            check_bar_by_bar(self._wf.config)
-            self._folds = FoldModels(self._wf)
+            self._folds = MemberFolds(self._wf)
         spec = self._wf.schedule
-        self._current = self._folds.model_for(fold, self._tail.frame(), self._current)
+        self._current = self._folds.models_for(fold, self._tail.frame())[0]
         gap = spec.gap_for(int(self._wf.config.horizon))
         self._cutoff_pos = spec.first_forecast(fold) - (gap - int(self._wf.config.horizon)) - 1
         self._rows.append(self._current.row)

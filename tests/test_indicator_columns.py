@@ -69,7 +69,7 @@ def expected(candles: pd.DataFrame, fold_cache: Path) -> np.ndarray:
 
 
 class Record(bt.Strategy):
-    params = (("kw", None),)
+    params = (("kw", None), ("lines", LINES))
 
     def __init__(self) -> None:
         self.ind = LSTMForecast(self.data, **self.p.kw)
@@ -79,13 +79,13 @@ class Record(bt.Strategy):
         self.next()
 
     def next(self) -> None:
-        self.rows.append([float(getattr(self.ind.lines, n)[0]) for n in LINES])
+        self.rows.append([float(getattr(self.ind.lines, n)[0]) for n in self.p.lines])
 
 
-def _run(feed: Any, kw: dict, **cerebro_kw: Any) -> np.ndarray:
+def _run(feed: Any, kw: dict, lines: tuple[str, ...] = LINES, **cerebro_kw: Any) -> np.ndarray:
     cerebro = bt.Cerebro(stdstats=False, **cerebro_kw)
     cerebro.adddata(feed)
-    cerebro.addstrategy(Record, kw=kw)
+    cerebro.addstrategy(Record, kw=kw, lines=lines)
     (strat,) = cerebro.run()
     return np.asarray(strat.rows)
 
@@ -186,3 +186,20 @@ def test_truncation_with_a_feature_column(candles, fold_cache, runonce) -> None:
     cut = _run(candles_feed(spliced), kw, runonce=runonce)
     np.testing.assert_array_equal(full[: t + 1], cut[: t + 1])
     assert not np.array_equal(full[t + 1 :, 0], cut[t + 1 :, 0])
+
+
+def test_volatility_target_with_a_column_and_intervals(candles, fold_cache) -> None:
+    """The column also reaches a volatility model and the bar-by-bar intervals (the realised
+    targets computed from the tail, which holds the column too)."""
+    from lstm_backtrader.models.conformal import IntervalSpec
+
+    cfg = CFG.replace(target="volatility")
+    spec = IntervalSpec(level=0.8, window=10)
+    res = WalkForward(cfg, SPEC, cache_dir=fold_cache, intervals=spec).run(candles)
+    kw = {"forecaster": cfg, "schedule": SPEC, "cache_dir": fold_cache, "intervals": spec}
+    want = np.column_stack([res.forecasts, res.lower, res.upper])
+    for runonce, exactbars in ((True, 0), (False, 1)):
+        got = _run(candles_feed(candles), kw, runonce=runonce, preload=runonce,
+                   exactbars=exactbars, lines=("forecast", "lower", "upper"))  # fmt: skip
+        np.testing.assert_allclose(got, want, atol=1e-6, equal_nan=True)
+    assert np.isfinite(want[:, 1]).sum() > 20

@@ -138,9 +138,3 @@ def test_spread_line_of_an_ensemble_in_runonce(candles, cache) -> None:
     got = _run(candles, {"walkforward": wf})
     np.testing.assert_allclose(got[:, 3], res.spread.to_numpy(), rtol=0, atol=1e-9, equal_nan=True)
     assert (got[SPEC.train_bars + 5 :, 3] > 0).all()
-
-
-def test_bar_by_bar_refuses_an_ensemble_instead_of_forecasting_differently(candles, cache) -> None:
-    wf = WalkForward(TINY.replace(ensemble=2), SPEC, cache_dir=cache)
-    with pytest.raises(InputError, match="does not support ensemble = 2"):
-        _run(candles, {"walkforward": wf}, preload=False, runonce=False)
