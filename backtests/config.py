@@ -424,10 +424,20 @@ def _type_name(hint: Any) -> str:
     )
 
 
+#: Tables of a run's TOML that other commands read (``lstm-bt paper``'s ``[paper]``).
+COMMAND_TABLES: tuple[str, ...] = ("paper",)
+
+
 def load_config(path: str | Path | None = None) -> RunConfig:
     """Read a TOML run configuration (``None``: all defaults)."""
+    return load_config_tables(path)[0]
+
+
+def load_config_tables(path: str | Path | None) -> tuple[RunConfig, dict[str, Any]]:
+    """A TOML run configuration and the :data:`COMMAND_TABLES` it holds (raw, by name; the
+    command reading one checks it)."""
     if path is None:
-        return RunConfig()
+        return RunConfig(), {}
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: config file not found")
@@ -437,13 +447,13 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise InputError(f"{p}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise InputError(f"{p}: not a UTF-8 text file") from None
-    data.pop("paper", None)  # lstm-bt paper's own section (backtests/paper/config.py)
+    tables = {name: data.pop(name) for name in COMMAND_TABLES if name in data}
     model = data.get("model")
     if isinstance(model, dict):  # user code named by a file path: relative to this file
         for name in CODE_FIELDS:
             if name in model:
                 model[name] = resolve_code_path(model[name], p.parent)
-    return RunConfig.from_dict(data, source=str(p))
+    return RunConfig.from_dict(data, source=str(p)), tables
 
 
 #: Model fields that name user code by ``"path/to/file.py:name"`` (relative to their TOML file).

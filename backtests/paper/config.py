@@ -7,12 +7,11 @@ from __future__ import annotations
 import logging
 import math
 import re
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from lstm_backtrader.backtests.config import CODE_FIELDS, RunConfig, resolve_code_path
+from lstm_backtrader.backtests.config import RunConfig, load_config_tables
 from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -86,21 +85,5 @@ def paper_section(values: Any, source: str) -> PaperConfig:
 
 def load_paper_config(path: str | Path | None) -> tuple[RunConfig, PaperConfig]:
     """The run configuration and the ``[paper]`` section of a TOML file (``None``: defaults)."""
-    if path is None:
-        return RunConfig(), PaperConfig()
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: config file not found")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{p}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{p}: not a UTF-8 text file") from None
-    paper = paper_section(data.pop("paper", {}), str(p))
-    model = data.get("model")
-    if isinstance(model, dict):
-        for name in CODE_FIELDS:
-            if name in model:
-                model[name] = resolve_code_path(model[name], p.parent)
-    return RunConfig.from_dict(data, source=str(p)), paper
+    run, tables = load_config_tables(path)
+    return run, paper_section(tables.get("paper", {}), str(path))
