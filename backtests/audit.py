@@ -23,6 +23,7 @@ from lstm_backtrader.backtests.config import RunConfig
 from lstm_backtrader.backtests.data.exogenous import ExogenousSeries, JoinReport, join_exogenous
 from lstm_backtrader.backtests.simulation import ForecastFn, Simulation, simulate
 from lstm_backtrader.models.infra.errors import InputError
+from lstm_backtrader.models.targets import REALIZED_VAR
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,10 @@ def noise_after(candles: pd.DataFrame, t_pos: int, seed: int = 0) -> pd.DataFram
     out.iloc[t_pos + 1 :, out.columns.get_loc("high")] = np.maximum(open_, close) + spread
     out.iloc[t_pos + 1 :, out.columns.get_loc("low")] = np.minimum(open_, close) - spread / 2
     out.iloc[t_pos + 1 :, out.columns.get_loc("volume")] = rng.lognormal(7, 1, n)
-    for col in out.columns:  # joined exogenous columns: noise after T too
-        if col not in ("open", "high", "low", "close", "volume"):
+    for col in out.columns:  # joined exogenous columns, realised variance: noise after T too
+        if col == REALIZED_VAR:  # a variance: positive noise
+            out.iloc[t_pos + 1 :, out.columns.get_loc(col)] = rng.lognormal(-8, 1, n)
+        elif col not in ("open", "high", "low", "close", "volume"):
             out.iloc[t_pos + 1 :, out.columns.get_loc(col)] = rng.normal(0, 0.05, n)
     return out
 

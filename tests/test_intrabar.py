@@ -368,3 +368,15 @@ def test_real_btc_daily_from_2h_candles() -> None:
     assert rv.isna().mean() < 0.02  # a handful of days with exchange outages
     daily_vol = float(np.sqrt(rv.median()))
     assert 0.01 < daily_vol < 0.06
+
+
+def test_the_audit_noise_variant_replaces_realised_variance_with_positive_values() -> None:
+    from lstm_backtrader.backtests.audit import noise_after
+    from tests.conftest import make_candles
+
+    frame = make_candles(50, seed=2)
+    frame["realized_var"] = 0.0004
+    noisy = noise_after(frame, 30)
+    assert (noisy["realized_var"].iloc[:31] == 0.0004).all()  # up to T: untouched
+    after = noisy["realized_var"].iloc[31:]
+    assert (after > 0).all() and (after != 0.0004).all()
