@@ -112,8 +112,15 @@ def test_mc_dropout_masks_do_not_depend_on_the_batch() -> None:
     assert not np.allclose(other.dropna(), mean.dropna())
 
 
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize(("preload", "runonce", "exactbars"), MODES)
+#: Every mode for the ensemble; for MC dropout (S passes per bar bar by bar: ~3 s a mode) the
+#: batched path and one mode of each bar-by-bar kind (unbounded, bounded, fully bounded).
+MODE_CASES = [(*m, "ensemble") for m in MODES] + [
+    (*m, "mc-dropout") for m in ((True, True, 0), (True, False, 0), (False, True, -1),
+                                 (False, False, 1))
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("preload", "runonce", "exactbars", "case"), MODE_CASES)
 def test_spread_and_intervals_equal_in_every_mode(
     candles, reference, case, preload, runonce, exactbars
 ) -> None:
