@@ -115,6 +115,49 @@ def _rows_to_frame(rows: list[list[float]]) -> pd.DataFrame:
     return frame.astype("float64")  # repeated open times were dropped while paging
 
 
+def retry_call(
+    ex: ccxt.Exchange,
+    call: Callable[[], Any],
+    *,
+    what: str,
+    label: str,
+    redact: Callable[[object], str],
+    max_retries: int,
+    retry_backoff: float,
+    sleep: Callable[[float], None],
+) -> Any:
+    """``call()``, retried on :data:`RETRYABLE_ERRORS` with exponential backoff (at least the
+    exchange's own Retry-After on a rate limit), each failure logged in one line.
+
+    Raises
+    ------
+    GaveUpError
+        When the tries ran out, or at once on a ccxt error not worth retrying.
+    """
+    for tries in range(1, max_retries + 1):
+        try:
+            return call()
+        except RETRYABLE_ERRORS as exc:
+            if tries >= max_retries:
+                raise GaveUpError(tries, exc, what, retryable=True) from None
+            delay = min(_MAX_BACKOFF, retry_backoff * 2 ** (tries - 1))
+            if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+                delay = max(delay, _retry_after(ex))  # the exchange's own "wait this long"
+            logger.warning(
+                "%s: request %s failed (try %d of %d, retrying in %.3g s): %s",
+                label,
+                what,
+                tries,
+                max_retries,
+                delay,
+                redact(f"{type(exc).__name__}: {exc}"),
+            )
+            sleep(delay)
+        except ccxt.BaseError as exc:
+            raise GaveUpError(tries, exc, what, retryable=False) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def download(
     ex: ccxt.Exchange,
     symbol: str,
@@ -168,28 +211,16 @@ def download(
     """
 
     def attempt(what: str, call: Callable[[], Any]) -> Any:
-        for tries in range(1, max_retries + 1):
-            try:
-                return call()
-            except RETRYABLE_ERRORS as exc:
-                if tries >= max_retries:
-                    raise GaveUpError(tries, exc, what, retryable=True) from None
-                delay = min(_MAX_BACKOFF, retry_backoff * 2 ** (tries - 1))
-                if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-                    delay = max(delay, _retry_after(ex))  # the exchange's own "wait this long"
-                logger.warning(
-                    "%s: request %s failed (try %d of %d, retrying in %.3g s): %s",
-                    label,
-                    what,
-                    tries,
-                    max_retries,
-                    delay,
-                    redact(f"{type(exc).__name__}: {exc}"),
-                )
-                sleep(delay)
-            except ccxt.BaseError as exc:
-                raise GaveUpError(tries, exc, what, retryable=False) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return retry_call(
+            ex,
+            call,
+            what=what,
+            label=label,
+            redact=redact,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+            sleep=sleep,
+        )
 
     rows: list[list[float]] = []
     try:

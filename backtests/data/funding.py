@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from lstm_backtrader.backtests.data.cache import INDEX_UNIT, cache_root, safe_name
 from lstm_backtrader.backtests.data.exchange_client import Redactor, build_exchange
-from lstm_backtrader.backtests.data.exchange_download import RETRYABLE_ERRORS
+from lstm_backtrader.backtests.data.exchange_download import GaveUpError, retry_call
 from lstm_backtrader.backtests.data.times import TimeLike, fmt_ms, to_ms
 from lstm_backtrader.models.infra.errors import DataError
 from lstm_backtrader.models.infra.fileio import atomic_write
@@ -48,7 +48,6 @@ KIND = "funding"
 QUIET_MS = 16 * 3_600_000
 #: |rate| above this per event is a parsing or unit error, refused.
 MAX_RATE = 1.0
-_MAX_BACKOFF = 60.0
 
 
 def funding_cache_path(
@@ -164,21 +163,23 @@ def fetch_funding_rates(
         rows = [(int(t.value // 1_000_000), float(r)) for t, r in cached[0]["funding_rate"].items()]
 
     def attempt(what: str, call: Callable[[], Any]) -> Any:
-        for tries in range(1, max_retries + 1):
-            try:
-                return call()
-            except RETRYABLE_ERRORS as exc:
-                if tries >= max_retries:
-                    raise DataError(
-                        f"{label}: gave up after {tries} tries {what}: {redact(exc)}"
-                    ) from None
-                delay = min(_MAX_BACKOFF, retry_backoff * 2 ** (tries - 1))
-                logger.warning("%s: request %s failed (try %d), retrying in %.3g s: %s",
-                               label, what, tries, delay, redact(exc))  # fmt: skip
-                sleep(delay)
-            except ccxt.BaseError as exc:
-                raise DataError(f"{label}: the exchange refused {what}: {redact(exc)}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return retry_call(
+                ex,
+                call,
+                what=what,
+                label=label,
+                redact=redact,
+                max_retries=max_retries,
+                retry_backoff=retry_backoff,
+                sleep=sleep,
+            )
+        except GaveUpError as exc:
+            if exc.retryable:
+                raise DataError(
+                    f"{label}: gave up after {exc.tries} tries {what}: {redact(exc.error)}"
+                ) from None
+            raise DataError(f"{label}: the exchange refused {what}: {redact(exc.error)}") from None
 
     try:
         attempt("loading the markets", ex.load_markets)
