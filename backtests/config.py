@@ -345,14 +345,7 @@ def _section_type(fld: dataclasses.Field[Any]) -> type:
 
 
 def _build_section(kind: type, values: dict[str, Any], section: str, source: str) -> Any:
-    hints = typing.get_type_hints(kind)
-    known = {f.name for f in fields(kind)}
-    for key, value in values.items():
-        if key not in known:
-            raise InputError(
-                f"{source}: unknown field [{section}] {key}; known: {', '.join(sorted(known))}"
-            )
-        values = {**values, key: _coerce(value, hints[key], f"[{section}] {key}", source)}
+    values = _checked_fields(kind, values, f"[{section}]", source)
     try:
         return kind(**values)
     except InputError as exc:
@@ -360,6 +353,20 @@ def _build_section(kind: type, values: dict[str, Any], section: str, source: str
         raise InputError(
             f"{source}: {msg}" if msg.startswith("[") else f"{source}: [{section}] {msg}"
         ) from None
+
+
+def _checked_fields(kind: type, values: dict[str, Any], where: str, source: str) -> dict[str, Any]:
+    """``values`` of a table for the dataclass ``kind``: an unknown key or a value of the wrong
+    type is one line naming ``where`` (``[model]``, ``[[data.features]] #2``) and the key."""
+    hints = typing.get_type_hints(kind)
+    known = {f.name for f in fields(kind)}
+    for key, value in values.items():
+        if key not in known:
+            raise InputError(
+                f"{source}: unknown field {where} {key}; known: {', '.join(sorted(known))}"
+            )
+        values = {**values, key: _coerce(value, hints[key], f"{where} {key}", source)}
+    return values
 
 
 def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
@@ -399,14 +406,7 @@ def _build_entry(kind: type, value: Any, name: str, k: int, source: str) -> Any:
     where = f"[[{name.strip('[]').replace('] ', '.')}]] #{k}"
     if not isinstance(value, dict):
         raise InputError(f"{source}: {where} must be a table of fields")
-    hints = typing.get_type_hints(kind)
-    known = {f.name for f in fields(kind)}
-    for key, item in value.items():
-        if key not in known:
-            raise InputError(
-                f"{source}: unknown field {where} {key}; known: {', '.join(sorted(known))}"
-            )
-        value = {**value, key: _coerce(item, hints[key], f"{where} {key}", source)}
+    value = _checked_fields(kind, value, where, source)
     try:
         return kind(**value)
     except InputError as exc:
