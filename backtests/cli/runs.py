@@ -224,11 +224,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def report(
-    run: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id> or reports/latest).")],
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="A run folder (reports/<run-id> or reports/latest) or a paper session folder "
+            "(paper/<name>)."
+        ),
+    ],
     cache_dir: CacheOpt = None,
 ) -> None:
-    """Rebuild a run's HTML (page and tearsheet) from its saved results, without retraining.
-    An unchanged tearsheet is read back from the report pieces beside the fold cache."""
+    """Rebuild a run's HTML (page and tearsheet) from its saved results, without retraining; for
+    a paper session folder, write the tearsheet of its paper period (from trade_from on) vs buy
+    & hold. An unchanged tearsheet is read back from the report pieces beside the fold cache."""
     from lstm_backtrader.backtests.report.page import load_summary, rebuild_index
     from lstm_backtrader.backtests.report.pieces import PieceStore
     from lstm_backtrader.backtests.report.tearsheet import write_tearsheet
@@ -236,7 +243,16 @@ def report(
     from lstm_backtrader.backtests.simulation import MODEL_NAME, default_cache_dir
 
     if not run.is_dir():
-        raise InputError(f"{run}: not a folder; give a run folder such as reports/latest")
+        raise InputError(
+            f"{run}: not a folder; give a run folder such as reports/latest or a paper session "
+            "folder such as paper/<name>"
+        )
+    if (run / "session.json").is_file():  # a paper session folder (docs/paper.md)
+        from lstm_backtrader.backtests.paper.report import paper_report
+
+        store = PieceStore((cache_dir or default_cache_dir()) / REPORT_PIECES_DIR)
+        out.print(f"tearsheet: {paper_report(run, store=store)}")
+        return
     summary_path = run / "summary.json"
     equity_path = run / "equity.csv"
     for needed in (summary_path, equity_path):

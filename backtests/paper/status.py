@@ -1,7 +1,8 @@
 """The status page of a paper session, ``paper/<name>/index.html``: the account, equity vs buy &
 hold since the start, the last forecast with its fold and age, the folds met so far, recent orders
-and data health. Drawn from ``templates/paper.html`` (the run page's layout and style) and
-replaced atomically after every bar; the equity chart is an inline SVG (no script, no file)."""
+and data health, with a link to ``tearsheet.html`` once ``lstm-bt report`` has written it. Drawn
+from ``templates/paper.html`` (the run page's layout and style) and replaced atomically after
+every bar; the equity chart is an inline SVG (no script, no file)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from lstm_backtrader.backtests.paper.report import TEARSHEET
 from lstm_backtrader.backtests.report.render import kv_pairs, make_table
 from lstm_backtrader.models.infra.fileio import atomic_write_text
 
@@ -60,8 +62,10 @@ def status_context(
     health: list[dict[str, Any]],
     trade_from: pd.Timestamp,
     cash: float,
+    tearsheet: str | None = None,
 ) -> dict[str, Any]:
-    """The template's variables (every value a display text)."""
+    """The template's variables (every value a display text); ``tearsheet`` is the link to the
+    paper period's tearsheet (``lstm-bt report``) when it exists."""
     last = equity.iloc[-1]
     bar = equity.index[-1]
     account = {
@@ -97,6 +101,7 @@ def status_context(
     health_rows = [(h["bar"], h["kind"], h["detail"], h["seen"]) for h in health[::-1]]
     return {
         "title": title,
+        "tearsheet": tearsheet,
         "subtitle": "Paper trading: nothing is sent to any exchange. Updated after bar "
         f"{_short(bar)} UTC.",
         "nav": [("account", "Account"), ("equity", "Equity"), ("forecast", "Forecast"),
@@ -129,5 +134,6 @@ def write_status(session: Any, equity: pd.DataFrame, state: dict[str, Any], fold
         state.get("health", []),
         pd.Timestamp(state["trade_from"]),
         session.cash,
+        tearsheet=TEARSHEET if (session.folder / TEARSHEET).is_file() else None,
     )
     atomic_write_text(session.folder / "index.html", render_template("paper.html", **context))
