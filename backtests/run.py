@@ -420,16 +420,22 @@ def run_backtest(
     bar_progress: BarProgress | None = None,
     stage_progress: Callable[[str], None] | None = None,
     executor: Executor | None = None,
+    paper: Any = None,
 ) -> RunResult:
     """Run the whole backtest and write ``reports_dir/<run-id>/`` (and ``reports_dir/latest``).
 
     ``fold_progress`` and ``bar_progress`` report the walk-forward's folds and the strategies'
     bars; ``stage_progress(name)`` is called as each later stage starts (the report).
+    ``paper``: a paper session's :class:`~lstm_backtrader.backtests.paper.record.PaperInputs`
+    (its candles and model switches instead of ``config.data``).
     """
     started = time.perf_counter()
     from lstm_backtrader.models.features import hash_candles
 
-    candles, source = load_candles(config.data)
+    if paper is not None:
+        candles, source = paper.candles, paper.source
+    else:
+        candles, source = load_candles(config.data)
     cache_root = Path(cache_dir or default_cache_dir())
     sim = simulate(
         candles,
@@ -438,8 +444,12 @@ def run_backtest(
         fold_progress=fold_progress,
         bar_progress=bar_progress,
         executor=executor,
+        switches=None if paper is None else paper.switches,
     )
-    run_dir = claim_run_dir(Path(reports_dir), run_id_for(config, hash_candles(candles)))
+    data_hash = hash_candles(candles)
+    if paper is not None and paper.switches is not None:
+        data_hash += json.dumps(paper.switches.times)
+    run_dir = claim_run_dir(Path(reports_dir), run_id_for(config, data_hash))
     if stage_progress is not None:
         stage_progress("writing the report (tearsheet, page, charts)")
     from lstm_backtrader.backtests.report.pieces import PieceStore

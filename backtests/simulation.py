@@ -160,8 +160,10 @@ def make_walkforward(
     cache_dir: Path | None = None,
     progress: FoldProgress | None = None,
     executor: Executor | None = None,
+    switches: Any = None,
 ) -> Any:
-    """The :class:`~lstm_backtrader.models.walkforward.WalkForward` of a run configuration."""
+    """The :class:`~lstm_backtrader.models.walkforward.WalkForward` of a run configuration
+    (``switches``: a paper session's record of when each fold's model took over)."""
     from lstm_backtrader.models.walkforward import WalkForward
 
     return WalkForward(
@@ -171,6 +173,7 @@ def make_walkforward(
         progress=progress,
         executor=executor,
         intervals=config.intervals if config.intervals.on else None,
+        switches=switches,
     )
 
 
@@ -184,8 +187,12 @@ def simulate(
     bar_progress: BarProgress | None = None,
     executor: Executor | None = None,
     whole_data: bool = True,
+    switches: Any = None,
 ) -> Simulation:
     """Walk-forward forecasts and all strategies on ``candles``.
+
+    ``switches`` (a :class:`~lstm_backtrader.models.schedule.ModelSwitches`, a paper session's
+    record) makes each fold's model take over when it did in that session.
 
     ``forecast_fn`` replaces the walk-forward LSTM by any function of the candles returning a
     forecast Series (the look-ahead audit uses it to prove it catches a leaking forecaster).
@@ -216,12 +223,13 @@ def simulate(
     records: dict[str, Any] = {}
     if config.model.target != "return":
         return _simulate_target(
-            candles, config, costs, bars, cache_dir, forecast_fn, executor, fold_progress
-        )
+            candles, config, costs, bars, cache_dir, forecast_fn, executor, fold_progress,
+            switches,
+        )  # fmt: skip
     if forecast_fn is None:
         from lstm_backtrader.strategies.lstm import LSTMForecast
 
-        wf = make_walkforward(config, cache_dir, fold_progress, executor)
+        wf = make_walkforward(config, cache_dir, fold_progress, executor, switches)
         holder: dict[str, Any] = {}
 
         class _LSTMStrategy(ForecastStrategy):
@@ -337,6 +345,7 @@ def _simulate_target(
     forecast_fn: ForecastFn | None,
     executor: Executor | None,
     fold_progress: FoldProgress | None = None,
+    switches: Any = None,
 ) -> Simulation:
     """:func:`simulate` for the direction and volatility targets
     (:mod:`lstm_backtrader.backtests.targets`): the target's strategy driven by the LSTM and by
@@ -352,7 +361,7 @@ def _simulate_target(
     params = {**costs, **targets.target_strategy_params(config, ppy)}
     records: dict[str, Any] = {}
     if forecast_fn is None:
-        wf = make_walkforward(config, cache_dir, fold_progress, executor)
+        wf = make_walkforward(config, cache_dir, fold_progress, executor, switches)
         holder: dict[str, Any] = {}
 
         class _LSTMTargetStrategy(cls):  # type: ignore[misc, valid-type]

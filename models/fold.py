@@ -17,10 +17,13 @@ import numpy as np
 import pandas as pd
 
 from lstm_backtrader.models.config import ForecasterConfig
-from lstm_backtrader.models.factory import build_forecaster
+from lstm_backtrader.models.factory import BUILTIN, build_forecaster
+from lstm_backtrader.models.features import hash_candles
+from lstm_backtrader.models.foldstore import FoldStore, fold_key
 from lstm_backtrader.models.forecaster import clone
 from lstm_backtrader.models.infra.errors import InputError
-from lstm_backtrader.models.mcdropout import mc_dropout_predict
+from lstm_backtrader.models.mcdropout import MC_SCHEME, mc_dropout_predict
+from lstm_backtrader.models.schedule import FoldPlan, WalkForwardSpec
 
 logger = logging.getLogger(__name__)
 
@@ -162,4 +165,60 @@ def train_fold(
         fit_seconds=t_fit - t0,
         predict_seconds=t_pred - t_fit,
         spread=spread,
+    )
+
+
+@dataclass(frozen=True)
+class FoldInputs:
+    """A fold's data slices and cache identity."""
+
+    train: pd.DataFrame
+    predict: pd.DataFrame
+    first_ts: pd.Timestamp
+    key: str
+    entry: Path
+
+
+def fold_inputs(
+    forecaster: Any,
+    schedule: WalkForwardSpec,
+    candles: pd.DataFrame,
+    plan: FoldPlan,
+    store: FoldStore,
+    parent_hash: str | None,
+    epochs: int | None,
+) -> FoldInputs:
+    """A fold's training slice, prediction slice, first forecast time, cache key and entry
+    folder in ``store`` (the walk-forward engine's, for ``forecaster`` on ``schedule``)."""
+    train = candles.iloc[plan.train_start : plan.train_stop]
+    first_ts = candles.index[plan.first_forecast]
+    config = forecaster.config.to_dict()
+    code = getattr(forecaster, "code_hash", None)
+    if code is not None:  # a user's builder or estimator: editing its code retrains
+        config = {**config, "code": code()}
+    if int(getattr(forecaster.config, "mc_dropout", 0) or 0) > 0:  # stored MC forecasts' masks
+        config = {**config, "mc_scheme": MC_SCHEME}
+    cls = type(forecaster)
+    if BUILTIN.get(forecaster.config.kind) is not cls:  # a user's class: its own folds
+        config = {**config, "class": f"{cls.__module__}.{cls.__qualname__}"}
+    key = fold_key(
+        config=config,
+        depends_on=tuple(getattr(forecaster, "depends_on", ())),
+        train_hash=hash_candles(train),
+        fold={
+            "train_start": candles.index[plan.train_start].isoformat(),
+            "train_end": candles.index[plan.train_stop - 1].isoformat(),
+            "first_forecast": first_ts.isoformat(),
+            "gap": schedule.gap_for(int(forecaster.config.horizon)),
+            "expanding": bool(schedule.expanding),
+        },
+        parent_hash=parent_hash,
+        epochs=epochs,
+    )
+    return FoldInputs(
+        train=train,
+        predict=candles.iloc[plan.context_start : plan.stop],
+        first_ts=first_ts,
+        key=key,
+        entry=store.entry(key, plan.fold),
     )

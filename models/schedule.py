@@ -12,6 +12,10 @@ before the first forecast bar (``gap >= h`` is required; ``gap = h``, the defaul
 exactly the overlapping labels; a larger gap adds an embargo). The lookback context of the
 first forecasts reaches back into the training period: that is data, not labels.
 
+A live session cannot always switch to fold k's model on ``f_k``: the model is trained after
+``f_k`` arrives. :class:`ModelSwitches` records when each fold's model actually took over; the
+engine and the indicator given it use fold k - 1's model until then.
+
 No TensorFlow, no Backtrader.
 """
 
@@ -156,3 +160,55 @@ class WalkForwardSpec:
                 )
             )
         return plans
+
+
+@dataclass(frozen=True)
+class ModelSwitches:
+    """When each walk-forward fold's model took over, as a live session recorded it.
+
+    Fold k's model forecasts from the first bar whose open time is at or after ``times[k]`` (and
+    never before its own first forecast bar ``f_k``: an earlier time means ``f_k``) until the
+    next fold's model takes over; until then the previous fold's model goes on forecasting (its
+    ``age`` growing). A fold without a time never took over, nor did any later fold. The
+    training data of every fold is that of the schedule (bars before ``f_k``): only the bars
+    each model forecasts change.
+
+    Parameters
+    ----------
+    times
+        ``(fold, open time in ns since the epoch, UTC)`` pairs, folds 0, 1, ... in order and
+        times not decreasing.
+
+    A live session passes its own record instead (anything with :meth:`at`, read as the bars
+    arrive).
+    """
+
+    times: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        last = None
+        for k, (fold, time_ns) in enumerate(self.times):
+            if fold != k:
+                raise InputError(f"model switches: entry {k} is fold {fold}; folds go 0, 1, ...")
+            if last is not None and time_ns < last:
+                raise InputError(f"model switches: fold {fold} switches before fold {fold - 1}")
+            last = time_ns
+
+    def at(self, fold: int) -> int | None:
+        """Open time (ns) from which fold ``fold``'s model forecasts, ``None``: never."""
+        return self.times[fold][1] if 0 <= fold < len(self.times) else None
+
+
+def switch_positions(switches: Any, open_ns: Any, plans: list[FoldPlan]) -> list[int]:
+    """The first bar position each plan's model forecasts (``len(open_ns)``: never) under
+    ``switches`` (anything with :meth:`ModelSwitches.at`), for bars whose open times (ns,
+    increasing) are ``open_ns``."""
+    import numpy as np
+
+    times = np.asarray(open_ns, dtype=np.int64)
+    out = []
+    for plan in plans:
+        at = switches.at(plan.fold)
+        pos = len(times) if at is None else int(np.searchsorted(times, at, side="left"))
+        out.append(max(pos, plan.first_forecast))
+    return out

@@ -32,22 +32,26 @@ import pandas as pd
 from lstm_backtrader.models.config import ForecasterConfig
 from lstm_backtrader.models.conformal import IntervalSpec
 from lstm_backtrader.models.ensemble import member_params
-from lstm_backtrader.models.factory import BUILTIN
 from lstm_backtrader.models.features import check_candles, check_feature_names, hash_candles
 from lstm_backtrader.models.fold import (
     FoldPayload,
     FoldTask,
+    fold_inputs,
     forecast_slice,
     fresh_forecaster,
     run_fold_task,
     train_fold,
 )
-from lstm_backtrader.models.foldstore import CACHE_VERSION, FoldStore, fold_key, npy_bytes
+from lstm_backtrader.models.foldstore import CACHE_VERSION, FoldStore, npy_bytes
 from lstm_backtrader.models.infra.errors import InputError, ModelFileError
 from lstm_backtrader.models.infra.executor import Executor
 from lstm_backtrader.models.infra.fileio import atomic_write_bytes
-from lstm_backtrader.models.mcdropout import MC_SCHEME
-from lstm_backtrader.models.schedule import FoldPlan, WalkForwardSpec
+from lstm_backtrader.models.schedule import (
+    FoldPlan,
+    ModelSwitches,
+    WalkForwardSpec,
+    switch_positions,
+)
 from lstm_backtrader.models.targets import forecast_name, label_columns, target_series
 from lstm_backtrader.models.wfresult import (
     FOLD_COLUMNS,
@@ -75,23 +79,15 @@ class MemberTask:
     schedule: WalkForwardSpec
     cache_dir: str | Path | None
     candles: pd.DataFrame
+    switches: Any = None
 
 
 def run_member(task: MemberTask) -> WalkForwardResult:
     """Run one ensemble member's walk-forward (in any process)."""
-    wf = WalkForward(task.forecaster, task.schedule, cache_dir=task.cache_dir)
+    wf = WalkForward(
+        task.forecaster, task.schedule, cache_dir=task.cache_dir, switches=task.switches
+    )
     return wf.run(task.candles)
-
-
-@dataclass(frozen=True)
-class _FoldInputs:
-    """A fold's data slices and cache identity."""
-
-    train: pd.DataFrame
-    predict: pd.DataFrame
-    first_ts: pd.Timestamp
-    key: str
-    entry: Path
 
 
 class WalkForward:
@@ -115,6 +111,11 @@ class WalkForward:
         :mod:`~lstm_backtrader.models.infra.executor` executor (local processes, Dask);
         ``None`` trains them here, one after the other. Warm-started folds depend on each other
         and always run here. The results are identical either way.
+    intervals
+        Conformal intervals around the forecasts (:class:`IntervalSpec`), or ``None``.
+    switches
+        When each fold's model took over in a live session (:class:`ModelSwitches`): fold k - 1
+        forecasts until then. ``None``: every fold's model takes over on its first forecast bar.
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class WalkForward:
         progress: ProgressFn | None = None,
         executor: Executor | None = None,
         intervals: IntervalSpec | None = None,
+        switches: ModelSwitches | Any = None,
     ) -> None:
         if schedule is not None and not isinstance(schedule, WalkForwardSpec):
             raise InputError(
@@ -141,6 +143,11 @@ class WalkForward:
                 f"WalkForward intervals is a {type(intervals).__name__}: pass an IntervalSpec"
             )
         self.intervals = intervals
+        if switches is not None and not callable(getattr(switches, "at", None)):
+            raise InputError(
+                f"WalkForward switches is a {type(switches).__name__}: pass a ModelSwitches"
+            )
+        self.switches = switches
 
     def replace(self, **changes: Any) -> WalkForward:
         """A copy with some parameters changed (e.g. ``cache_dir``)."""
@@ -151,6 +158,7 @@ class WalkForward:
             "progress": self.progress,
             "executor": self.executor,
             "intervals": self.intervals,
+            "switches": self.switches,
         }
         return WalkForward(**{**params, **changes})
 
@@ -193,7 +201,7 @@ class WalkForward:
         features = getattr(self.config, "features", ())
         check_feature_names(features, candles.columns)  # before any training
         n = len(candles)
-        plans = self.plan(n)
+        plans, starts = self._used_plans(candles)
         fc = np.full(n, np.nan)
         spread = np.full(n, np.nan)
         has_spread = False
@@ -226,10 +234,11 @@ class WalkForward:
                     candles, plan, store, parent_path if warm else None, parent_hash,
                     trained.get(plan.fold),
                 )  # fmt: skip
-                sl = slice(plan.first_forecast, plan.stop)
-                fc[sl] = row.pop("_forecasts")
+                skip = starts[i] - plan.first_forecast  # bars fold i - 1 still forecast
+                sl = slice(starts[i], plan.stop)
+                fc[sl] = row.pop("_forecasts")[skip:]
                 if "_spread" in row:
-                    spread[sl] = row.pop("_spread")
+                    spread[sl] = row.pop("_spread")[skip:]
                     has_spread = True
                 fold_id[sl] = plan.fold
                 cutoff_pos[sl] = plan.train_stop - 1
@@ -272,6 +281,21 @@ class WalkForward:
             spread=pd.Series(spread, index=index, name=spread_name(name)) if has_spread else None,
         )
 
+    def _used_plans(self, candles: pd.DataFrame) -> tuple[list[FoldPlan], list[int]]:
+        """The folds whose models forecast some bar, each forecasting (``stop``) until the next
+        one takes over, and the first bar each forecasts (its first forecast bar without
+        :attr:`switches`)."""
+        plans = self.plan(len(candles))
+        if self.switches is None:
+            return plans, [plan.first_forecast for plan in plans]
+        n = len(candles)
+        starts = switch_positions(self.switches, candles.index.as_unit("ns").asi8, plans)
+        used = [k for k, start in enumerate(starts) if start < n]
+        plans = [
+            dataclasses.replace(plans[k], stop=starts[k + 1] if k + 1 in used else n) for k in used
+        ]
+        return plans, starts[: len(plans)]
+
     def _run_ensemble(self, candles: pd.DataFrame) -> WalkForwardResult:
         """k member walk-forwards (member i: :func:`member_params` i), combined per bar.
 
@@ -284,7 +308,10 @@ class WalkForward:
         if self.progress is not None:
             self.progress(-1, len(self.plan(len(candles))), {})
         if self.executor is not None and self.warm:
-            tasks = [MemberTask(m, self.schedule, self.cache_dir, candles) for m in members]
+            tasks = [
+                MemberTask(m, self.schedule, self.cache_dir, candles, self.switches)
+                for m in members
+            ]
             logger.info("walk-forward: %d ensemble members on %s", k, self.executor.name)
             results = list(self.executor.map(run_member, tasks))
         else:
@@ -298,48 +325,6 @@ class WalkForward:
             for _, row in result.folds.iterrows():
                 self.progress(int(row["fold"]), len(result.folds), row.to_dict())
         return result
-
-    def _fold_inputs(
-        self,
-        candles: pd.DataFrame,
-        plan: FoldPlan,
-        store: FoldStore,
-        parent_hash: str | None,
-        epochs: int | None,
-    ) -> _FoldInputs:
-        """Training slice, prediction slice, first forecast time, cache key and entry folder."""
-        train = candles.iloc[plan.train_start : plan.train_stop]
-        first_ts = candles.index[plan.first_forecast]
-        config = self.config.to_dict()
-        code = getattr(self.forecaster, "code_hash", None)
-        if code is not None:  # a user's builder or estimator: editing its code retrains
-            config = {**config, "code": code()}
-        if int(getattr(self.config, "mc_dropout", 0) or 0) > 0:  # stored MC forecasts' masks
-            config = {**config, "mc_scheme": MC_SCHEME}
-        cls = type(self.forecaster)
-        if BUILTIN.get(self.config.kind) is not cls:  # a user's class: its own folds
-            config = {**config, "class": f"{cls.__module__}.{cls.__qualname__}"}
-        key = fold_key(
-            config=config,
-            depends_on=tuple(getattr(self.forecaster, "depends_on", ())),
-            train_hash=hash_candles(train),
-            fold={
-                "train_start": candles.index[plan.train_start].isoformat(),
-                "train_end": candles.index[plan.train_stop - 1].isoformat(),
-                "first_forecast": first_ts.isoformat(),
-                "gap": self.schedule.gap_for(int(self.config.horizon)),
-                "expanding": bool(self.schedule.expanding),
-            },
-            parent_hash=parent_hash,
-            epochs=epochs,
-        )
-        return _FoldInputs(
-            train=train,
-            predict=candles.iloc[plan.context_start : plan.stop],
-            first_ts=first_ts,
-            key=key,
-            entry=store.entry(key, plan.fold),
-        )
 
     def run_fold(
         self,
@@ -377,8 +362,14 @@ class WalkForward:
             (its model in the store).
         """
         epochs = self.schedule.warm_start_epochs if parent_path is not None else None
-        fi = self._fold_inputs(
-            candles, plan, store, parent_hash if parent_path is not None else None, epochs
+        fi = fold_inputs(
+            self.forecaster,
+            self.schedule,
+            candles,
+            plan,
+            store,
+            parent_hash if parent_path is not None else None,
+            epochs,
         )
         model_path = fi.entry / "model.keras"
         predict_hash = hash_candles(fi.predict)
@@ -483,7 +474,7 @@ class WalkForward:
         todo: list[int] = []
         tasks: list[FoldTask] = []
         for plan in plans:
-            fi = self._fold_inputs(candles, plan, store, None, None)
+            fi = fold_inputs(self.forecaster, self.schedule, candles, plan, store, None, None)
             if store.cached and store.read(fi.entry, fi.key) is not None:
                 continue
             todo.append(plan.fold)

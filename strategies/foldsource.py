@@ -77,12 +77,15 @@ class FoldModels:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if walkforward.cache_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="lstmforecast-")
-        root = walkforward.cache_dir if self._tmp is None else self._tmp.name
-        self.store = FoldStore(root)
+        self.root = walkforward.cache_dir if self._tmp is None else self._tmp.name
+        self.store = FoldStore(self.root)
 
-    def model_for(self, fold: int, window: pd.DataFrame, parent: FoldModel | None) -> FoldModel:
+    def model_for(
+        self, fold: int, window: pd.DataFrame, parent: FoldModel | None, *, load: bool = True
+    ) -> FoldModel:
         """Fold ``fold``'s model: ``window`` ends with the fold's first forecast bar and holds at
-        least :meth:`tail_bars` bars; ``parent`` is fold ``fold - 1``'s model (or ``None``)."""
+        least :meth:`tail_bars` bars; ``parent`` is fold ``fold - 1``'s model (or ``None``).
+        ``load=False``: only make sure it is in the cache (``model`` is ``None``)."""
         wf, schedule = self.wf, self.wf.schedule
         horizon = int(wf.config.horizon)
         gap = schedule.gap_for(horizon)
@@ -105,7 +108,7 @@ class FoldModels:
         )
         row.pop("_forecasts")
         path = row.pop("_model_path")
-        model = type(wf.forecaster).load(path)
+        model = type(wf.forecaster).load(path) if load else None
         logger.info(
             "fold %d from %s: trained on %s..%s, %s",
             fold,
@@ -122,6 +125,41 @@ class FoldModels:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """Folds to train into the fold cache in another process (plain, picklable data): each
+    member's chain of ``steps`` (fold, window as :meth:`FoldModels.model_for` takes it), warm
+    started from its ``parents`` (model file and hash of the fold before the first step, or
+    ``None``). Run by :func:`train_fold_chain`; the indicator then finds the models in the cache."""
+
+    engines: tuple[Any, ...]  # one WalkForward per ensemble member (no progress, no executor)
+    steps: tuple[tuple[int, pd.DataFrame], ...]
+    parents: tuple[tuple[str, str] | None, ...]
+
+    @property
+    def folds(self) -> tuple[int, ...]:
+        return tuple(fold for fold, _ in self.steps)
+
+
+def train_fold_chain(job: FoldJob) -> list[str]:
+    """Train (or find in the cache) every step of ``job`` for every member, in order; returns
+    the last step's model hash of each member."""
+    hashes = []
+    for engine, parent in zip(job.engines, job.parents, strict=True):
+        source = FoldModels(engine)
+        model = None
+        if parent is not None:
+            model = FoldModel(-1, None, parent[0], parent[1], {})
+        try:
+            for fold, window in job.steps:
+                model = source.model_for(fold, window, model, load=False)
+        finally:
+            source.close()
+        assert model is not None
+        hashes.append(model.model_hash)
+    return hashes
 
 
 class MemberFolds:
@@ -154,10 +192,20 @@ class MemberFolds:
         ]
         return self.current
 
+    def job(self, steps: list[tuple[int, pd.DataFrame]]) -> FoldJob:
+        """The :class:`FoldJob` that trains ``steps`` (folds after the current one, in order)
+        for every member, from the current models."""
+        parents = [(m.path, m.model_hash) for m in self.current] or [None] * len(self.sources)
+        engines = tuple(
+            s.wf.replace(progress=None, executor=None, cache_dir=s.root, switches=None)
+            for s in self.sources
+        )
+        return FoldJob(engines, tuple(steps), tuple(parents))
+
     def close(self) -> None:
         """Remove the members' private temporary caches (see :meth:`FoldModels.close`)."""
         for source in self.sources:
             source.close()
 
 
-__all__ = ["FoldModel", "FoldModels", "MemberFolds", "tail_bars"]
+__all__ = ["FoldJob", "FoldModel", "FoldModels", "MemberFolds", "tail_bars", "train_fold_chain"]

@@ -8,7 +8,9 @@ Two ways to get its models:
 2. **walk-forward** — ``forecaster=`` (an unfitted forecaster or a ``ForecasterConfig``) with
    ``schedule=`` (a :class:`~lstm_backtrader.models.schedule.WalkForwardSpec`), or a whole
    ``walkforward=`` :class:`~lstm_backtrader.models.walkforward.WalkForward`: at each bar the
-   forecast comes from the latest model trained on bars strictly before it.
+   forecast comes from the latest model trained on bars strictly before it. ``switches=`` (a
+   :class:`~lstm_backtrader.models.schedule.ModelSwitches`, a paper session's record) delays
+   when each fold's model takes over; the model before forecasts until then.
 
 Every run mode gives the same values (tested: preload, runonce, ``exactbars`` 0, -1, -2 and 1).
 ``once()`` (runonce, the default) computes everything in batched calls — one walk-forward run,
@@ -119,6 +121,7 @@ class LSTMForecast(bt.Indicator):
         ("progress", None),  # walk-forward: progress(fold, n_folds, row) after each fold
         ("intervals", None),  # walk-forward: an IntervalSpec (conformal lower/upper lines)
         ("walkforward", None),  # walk-forward: a whole WalkForward engine instead of the above
+        ("switches", None),  # walk-forward: when each fold's model took over (ModelSwitches)
     )
     plotinfo = dict(subplot=True, plotname="LSTM", plothlines=[0.0], plotyhlines=[0.0])
     plotlines = dict(
@@ -165,6 +168,8 @@ class LSTMForecast(bt.Indicator):
             self._tail = BarTail(tail_bars(self._wf), unit, self._columns)
             self._folds: Any = None  # MemberFolds, made on the first fold of a bar-by-bar run
             self._current: Any = None  # FoldModel in use (member 0's with an ensemble)
+            self._pending: dict[int, pd.DataFrame] = {}  # folds begun, not switched to: windows
+            self._boundary = -1  # the last fold whose first forecast bar was seen
             self._label = f"wf {spec.train_bars}/{spec.retrain_every}" + (
                 " expanding" if spec.expanding else ""
             )
@@ -229,13 +234,15 @@ class LSTMForecast(bt.Indicator):
         from lstm_backtrader.models.walkforward import WalkForward
 
         if self.p.walkforward is not None:
-            return self.p.walkforward
+            wf = self.p.walkforward
+            return wf if self.p.switches is None else wf.replace(switches=self.p.switches)
         return WalkForward(
             self.p.forecaster,
             self.p.schedule,
             cache_dir=self.p.cache_dir,
             progress=self.p.progress,
             intervals=self.p.intervals,
+            switches=self.p.switches,
         )
 
     @property
@@ -323,11 +330,14 @@ class LSTMForecast(bt.Indicator):
             age = self._after_cutoff
         else:
             fold = self._wf.schedule.fold_of(i)
-            if fold < 0:
+            if fold > self._boundary:  # bar i is fold `fold`'s first forecast bar
+                self._boundary = fold
+                self._pending[fold] = self._tail.frame()
+                self._begin(fold)
+            self._switch()
+            if self._current is None:
                 self._write(float("nan"), -1, -1)
                 return
-            if self._current is None or self._current.fold != fold:
-                self._start_fold(fold)
             self._current.row["last_forecast"] = pd.Timestamp(int(self._tail.times(1)[0]), tz="UTC")
             age = i - self._cutoff_pos
             if self._combined:
@@ -424,14 +434,39 @@ class LSTMForecast(bt.Indicator):
         lines = data.lines
         return tuple(float(getattr(lines, c)[-ago]) for c in self._columns)
 
-    def _start_fold(self, fold: int) -> None:
-        """Fold ``fold``'s model, when the bar that starts it arrives (the tail ends with it)."""
+    def _begin(self, fold: int) -> None:
+        """Tell a live switch record that fold ``fold`` begins (its ``begin(fold, bar open ns,
+        job)``, ``job()`` the :class:`~lstm_backtrader.strategies.foldsource.FoldJob` of the
+        pending folds) so that it can train them elsewhere and record when they are ready."""
+        begin = getattr(self._wf.switches, "begin", None)
+        if begin is not None:
+            from lstm_backtrader.strategies.foldsource import MemberFolds
+
+            self._folds = self._folds or MemberFolds(self._wf)
+            begin(fold, int(self._tail.times(1)[0]), lambda: self._folds.job(
+                sorted(self._pending.items())))  # fmt: skip
+
+    def _switch(self) -> None:
+        """Take over the pending folds whose time has come: each on its first forecast bar,
+        or with ``switches`` from the bar it records (the previous model forecasts until then;
+        the fold's window is the one kept when its first forecast bar arrived)."""
+        now = int(self._tail.times(1)[0])
+        switches = self._wf.switches
+        for fold in sorted(self._pending):
+            at = None if switches is None else switches.at(fold)
+            if switches is not None and (at is None or at > now):
+                return
+            self._start_fold(fold, self._pending.pop(fold))
+
+    def _start_fold(self, fold: int, window: pd.DataFrame) -> None:
+        """Fold ``fold``'s model from ``window`` (the bars held when its first forecast bar
+        arrived: it ends with that bar)."""
         from lstm_backtrader.strategies.foldsource import MemberFolds
 
         if self._folds is None:
             self._folds = MemberFolds(self._wf)
         spec = self._wf.schedule
-        self._current = self._folds.models_for(fold, self._tail.frame())[0]
+        self._current = self._folds.models_for(fold, window)[0]
         gap = spec.gap_for(int(self._wf.config.horizon))
         self._cutoff_pos = spec.first_forecast(fold) - (gap - int(self._wf.config.horizon)) - 1
         self._rows.append(self._current.row)

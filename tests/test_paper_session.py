@@ -46,12 +46,17 @@ exit = 0.0
 [paper]
 name = "{name}"
 state_dir = "{state_dir}"
+retrain = "{retrain}"
 """
 
 
-def write_config(folder: Path, name: str) -> Path:
+def write_config(folder: Path, name: str, retrain: str = "sync") -> Path:
+    """A session's TOML; ``retrain = "sync"`` (folds switch on their first bar, as in a plain
+    backtest) unless asked (the asynchronous retraining is tested in test_paper_retrain.py)."""
     path = folder / f"{name}.toml"
-    text = CONFIG.format(train=TRAIN, every=EVERY, name=name, state_dir=folder / "paper")
+    text = CONFIG.format(
+        train=TRAIN, every=EVERY, name=name, state_dir=folder / "paper", retrain=retrain
+    )
     path.write_text(text, encoding="utf-8")
     return path
 

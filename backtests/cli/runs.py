@@ -111,6 +111,14 @@ def backtest(
         str | None,
         typer.Option(help="Dask scheduler training independent folds, e.g. tcp://host:8786."),
     ] = None,
+    from_paper: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-paper",
+            help="Reproduce a paper session (paper/<name>): its configuration, the candles it "
+            "saw and when each fold's model took over; no --config or data options.",
+        ),
+    ] = None,
 ) -> None:
     """Walk-forward LSTM backtest vs baselines; writes reports/<run-id>/ (offline by default)."""
     started = time.perf_counter()
@@ -118,19 +126,37 @@ def backtest(
 
     from lstm_backtrader.backtests.run import run_backtest
 
-    cfg = _run_config(
-        config,
-        data,
-        exchange,
-        symbol,
-        timeframe,
-        since,
-        walkforward={
-            "train_bars": train_bars,
-            "retrain_every": retrain_every,
-            "warm_start": warm_start,
-        },
-        model={"epochs": epochs, "seed": seed},
+    paper = None
+    if from_paper is not None:
+        given = {"--config": config, "--data": data, "--exchange": exchange, "--symbol": symbol,
+                 "--timeframe": timeframe, "--since": since, "--train-bars": train_bars,
+                 "--retrain-every": retrain_every, "--epochs": epochs, "--seed": seed,
+                 "--warm-start/--from-scratch": warm_start}  # fmt: skip
+        clash = [name for name, value in given.items() if value is not None]
+        if clash:
+            raise InputError(
+                f"--from-paper takes the session's own configuration and candles: drop {clash[0]}"
+            )
+        from lstm_backtrader.backtests.paper.record import paper_inputs
+
+        paper = paper_inputs(from_paper)
+    cfg = (
+        paper.config
+        if paper is not None
+        else _run_config(
+            config,
+            data,
+            exchange,
+            symbol,
+            timeframe,
+            since,
+            walkforward={
+                "train_bars": train_bars,
+                "retrain_every": retrain_every,
+                "warm_start": warm_start,
+            },
+            model={"epochs": epochs, "seed": seed},
+        )
     )
     from lstm_backtrader.models.infra.executor import make_executor
 
@@ -181,6 +207,7 @@ def backtest(
             bar_progress=on_bar,
             stage_progress=on_stage,
             executor=executor if executor.workers > 1 or scheduler else None,
+            paper=paper,
         )
         if "task" in stage:
             progress.update(stage["task"], completed=1, total=1)

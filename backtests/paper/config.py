@@ -30,6 +30,7 @@ class PaperConfig:
     poll_interval: float = 30.0  # seconds between polls while no new candle has closed
     cash: float | None = None  # starting cash; None = [strategy] cash
     max_retries: int = 5  # tries of one request before a poll counts as an outage
+    retrain: str = "async"  # "async": train new folds in another process; "sync": at their bar
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -45,6 +46,8 @@ class PaperConfig:
             raise InputError(f"[paper] cash is {self.cash}: use a positive amount")
         if self.max_retries < 1:
             raise InputError(f"[paper] max_retries is {self.max_retries}: use at least 1")
+        if self.retrain not in ("async", "sync"):
+            raise InputError(f"[paper] retrain is {self.retrain!r}: use 'async' or 'sync'")
 
     @property
     def folder(self) -> Path:
@@ -58,6 +61,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "poll_interval": (int, float),
     "cash": (int, float),
     "max_retries": (int,),
+    "retrain": (str,),
 }
 
 

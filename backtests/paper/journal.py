@@ -29,7 +29,10 @@ from lstm_backtrader.strategies.livefeed import Candle
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KILL_ENV", "Journal", "OrderLog", "read_state", "test_point", "write_state"]
+__all__ = [
+    "KILL_ENV", "Journal", "OrderLog", "fsync_append", "read_records", "read_state",
+    "record_line", "test_point", "write_state",
+]  # fmt: skip
 
 #: Test-only: ``point:n`` SIGKILLs the process the n-th time it reaches the named point
 #: (``journal``, ``mid_journal``, ``orders``, ``placed``, ``mid_state``, ``commit``, ``fold``).
@@ -65,7 +68,8 @@ def _crc(payload: str) -> str:
     return f"{zlib.crc32(payload.encode()):08x}"
 
 
-def _fsync_append(path: Path, text: str, *, cut: bool = False) -> None:
+def fsync_append(path: Path, text: str, *, cut: bool = False) -> None:
+    """Append ``text`` to ``path`` and fsync it (``cut``: half of it, then SIGKILL)."""
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(text[: len(text) // 2] if cut else text)
         fh.flush()
@@ -74,12 +78,13 @@ def _fsync_append(path: Path, text: str, *, cut: bool = False) -> None:
         kill_now()
 
 
-def _line(record: dict[str, Any]) -> str:
+def record_line(record: dict[str, Any]) -> str:
+    """One JSON line holding ``record`` and its CRC (no newline)."""
     payload = json.dumps(record, sort_keys=True, separators=(",", ":"))
     return json.dumps({"r": record, "crc": _crc(payload)}, sort_keys=True, separators=(",", ":"))
 
 
-def _read_lines(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path) -> list[dict[str, Any]]:
     """The committed records of a CRC'd JSON-lines file; a torn last line is cut off the file."""
     if not path.exists():
         return []
@@ -119,29 +124,39 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.candles: list[Candle] = []
-        for n, rec in enumerate(_read_lines(self.path)):
+        self.warmup = 0  # leading candles journalled as the warm-up (history, not live)
+        for n, rec in enumerate(read_records(self.path)):
             if rec.get("seq") != n:
                 raise InputError(f"{self.path}: line {n + 1} has seq {rec.get('seq')}, not {n}")
             candle = Candle(int(rec["t"]), *(float(x) for x in rec["ohlcv"]))
             if self.candles and candle.open_ms <= self.candles[-1].open_ms:
                 raise InputError(f"{self.path}: line {n + 1} is not after the line before")
             self.candles.append(candle)
+            if rec.get("w") and self.warmup == n:
+                self.warmup += 1
 
     def __len__(self) -> int:
         return len(self.candles)
 
-    def append(self, candles: Iterable[Candle]) -> None:
-        """Append candles (one fsync for them all) and remember them."""
+    def append(self, candles: Iterable[Candle], *, warmup: bool = False) -> None:
+        """Append candles (one fsync for them all) and remember them; ``warmup``: they are
+        the history journalled when the session starts."""
         batch = list(candles)
         if not batch:
             return
+        flag = {"w": 1} if warmup else {}
         text = "".join(
-            _line({"seq": len(self.candles) + i, "t": c.open_ms, "ohlcv": list(c.values())}) + "\n"
+            record_line(
+                {"seq": len(self.candles) + i, "t": c.open_ms, "ohlcv": list(c.values()), **flag}
+            )
+            + "\n"  # fmt: skip
             for i, c in enumerate(batch)
         )
         cut = test_point("mid_journal")
-        _fsync_append(self.path, text, cut=cut)
+        fsync_append(self.path, text, cut=cut)
         self.candles.extend(batch)
+        if warmup and self.warmup == len(self.candles) - len(batch):
+            self.warmup = len(self.candles)
 
 
 class OrderLog:
@@ -149,7 +164,7 @@ class OrderLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.records = _read_lines(self.path)
+        self.records = read_records(self.path)
         self.ids = {r["id"] for r in self.records}
 
     def add(self, records: Iterable[dict[str, Any]]) -> int:
@@ -157,7 +172,7 @@ class OrderLog:
         new = [r for r in records if r["id"] not in self.ids]
         if not new:
             return 0
-        _fsync_append(self.path, "".join(_line(r) + "\n" for r in new))
+        fsync_append(self.path, "".join(record_line(r) + "\n" for r in new))
         self.records.extend(new)
         self.ids.update(r["id"] for r in new)
         return len(new)

@@ -124,7 +124,7 @@ class PaperSession:
         if config.model.target != "return":
             raise InputError(
                 f"[model] target is {config.model.target!r}: paper trading runs the return "
-                "target's strategy only (phase 1)"
+                "target's strategy only (the others are not paper strategies yet)"
             )
         self.config, self.paper, self.folder = config, paper, paper.folder
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -156,10 +156,13 @@ class PaperSession:
         self.orders = OrderLog(self.folder / "orders.jsonl")
         self.saved_state = read_state(self.folder / "state.json")
         self.source: Any = None
+        self.switches: Any = None  # LiveSwitches with [paper] retrain = "async"
 
     # --- opening ---------------------------------------------------------------------------
     def _open(self, source_id: dict[str, Any]) -> dict[str, Any]:
         identity = {"config": self.config.to_dict(), "cash": self.cash, "source": source_id}
+        if self.paper.retrain != "sync":  # sessions of before async retraining resume as "sync"
+            identity["retrain"] = self.paper.retrain
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
         path = self.folder / "session.json"
         if path.exists():
@@ -192,7 +195,7 @@ class PaperSession:
             warm = fetch_ohlcv(self.exchange, d.symbol, d.timeframe, since=d.since,
                                cache_dir=self._data_cache, sleep=self._sleep)  # fmt: skip
         logger.info("%s: warm-up of %d candles journalled", self.folder, len(warm))
-        self.journal.append(frame_candles(warm))
+        self.journal.append(frame_candles(warm), warmup=True)
 
     def _trade_from(self) -> pd.Timestamp:
         train = self.config.walkforward.train_bars
@@ -239,6 +242,14 @@ class PaperSession:
             self.config, trade_from, periods_per_year(timeframe_label(self.bar))
         )
         wf = make_walkforward(self.config, Path(self.cache_dir or default_cache_dir()))
+        self.switches = None
+        if self.paper.retrain == "async":
+            from lstm_backtrader.backtests.paper.retrain import LiveSwitches
+
+            warm = self.journal.warmup
+            until = self.journal.candles[warm - 1].open_ms * 1_000_000 if warm else -1
+            self.switches = LiveSwitches(self.folder, until)
+            wf = wf.replace(switches=self.switches)
         recorder = _Recorder(self, trade_from)
         cerebro = bt.Cerebro(stdstats=False)
         cerebro.broker.setcash(self.cash)
@@ -247,7 +258,11 @@ class PaperSession:
         feed = LiveCandleFeed(source=self.source, bar=self.bar, on_candle=recorder.on_candle)
         cerebro.adddata(feed, name=str(self.session["source"].get("symbol", "candles")))
         cerebro.addstrategy(paper_strategy(wf, recorder), **costs, **rules)
-        cerebro.run()
+        try:
+            cerebro.run()
+        finally:
+            if self.switches is not None:
+                self.switches.close()
         equity = recorder.frame()
         return PaperResult(self.folder, equity, list(self.orders.records), self.source.new,
                            recorder.n_start, recorder.health, trade_from)  # fmt: skip
@@ -321,6 +336,8 @@ class _Recorder:
 
     def on_candle(self, candle: Candle) -> None:
         if self.delivered >= len(self.s.journal):
+            if self.s.switches is not None:  # a finished training switches at this candle
+                self.s.switches.poll(candle.open_ms * 1_000_000)
             self.s.journal.append([candle])
             test_point("journal")
         self.delivered += 1
@@ -373,7 +390,8 @@ class _Recorder:
         source.inner.health.clear()
         now = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
         state.update(orders_logged=len(self.s.orders.records), health=self.health[-50:],
-                     trade_from=self.trade_from.isoformat(), committed_at=now)  # fmt: skip
+                     trade_from=self.trade_from.isoformat(), committed_at=now,
+                     retrain=self.s.paper.retrain, training=self._training())  # fmt: skip
         equity = self.frame()
         atomic_write(self.s.folder / "equity.csv", lambda p: equity.to_csv(p))
         write_state(self.s.folder / "state.json", state)
@@ -382,6 +400,10 @@ class _Recorder:
             test_point("commit")
             if source.done():
                 logger.info("%s: %d new bar(s): stopping", self.s.folder, source.new)
+
+    def _training(self) -> list[int]:
+        """Folds being trained in the worker (not switched to yet)."""
+        return [] if self.s.switches is None else self.s.switches.pending
 
     def _check(self, saved: dict[str, Any], state: dict[str, Any]) -> None:
         for key in ("bar", "value", "cash", "position", "open_orders"):

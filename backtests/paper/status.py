@@ -63,9 +63,13 @@ def status_context(
     trade_from: pd.Timestamp,
     cash: float,
     tearsheet: str | None = None,
+    switches: list[dict[str, Any]] | None = None,
+    training: list[int] | None = None,
 ) -> dict[str, Any]:
     """The template's variables (every value a display text); ``tearsheet`` is the link to the
-    paper period's tearsheet (``lstm-bt report``) when it exists."""
+    paper period's tearsheet (``lstm-bt report``) when it exists; ``switches`` the recorded
+    model switches (``switches.jsonl``; ``None``: each fold on its first bar) and ``training``
+    the folds being trained in the worker."""
     last = equity.iloc[-1]
     bar = equity.index[-1]
     account = {
@@ -86,8 +90,20 @@ def status_context(
         "fold": int(last["fold"]),
         "age (bars since the model's cutoff)": int(last["age"]),
     }
+    switched = {int(r["fold"]): r for r in switches or []}
+
+    def took_over(fold: int, first: Any) -> str:
+        """When the fold's model took over, and how many bars after its first bar."""
+        rec = switched.get(fold)
+        if rec is None or rec["t"] == rec["first"]:
+            return _short(first)
+        at = pd.Timestamp(rec["t"], unit="ms", tz="UTC")
+        late = int(((equity.index >= pd.Timestamp(first)) & (equity.index < at)).sum())
+        return f"{_short(at)} ({late} bar(s) later)"
+
     fold_rows = [
         (int(r["fold"]), _short(r["first_forecast"]),
+         took_over(int(r["fold"]), r["first_forecast"]),
          f"{pd.Timestamp(r['train_start']).date()}..{pd.Timestamp(r['train_end']).date()}",
          "cache" if r.get("cached") else "trained")
         for _, r in folds.iterrows()
@@ -111,11 +127,15 @@ def status_context(
         "account": kv_pairs(account),
         "chart": equity_chart(equity, trade_from),
         "forecast": kv_pairs(forecast),
-        "folds": make_table(("Fold", "First forecast", "Trained on", "Model"), fold_rows),
+        "folds": make_table(
+            ("Fold", "First bar", "Took over", "Trained on", "Model"), fold_rows
+        ),
         "orders": make_table(("Bar", "Kind", "Side", "Size", "Price", "Id"), order_rows),
         "health": make_table(("Bar", "Event", "Detail", "Seen"), health_rows),
-        "notes": [f"Last retrain: fold {fold_rows[-1][0]} from {fold_rows[-1][1]} "
-                  f"({fold_rows[-1][3]})." if fold_rows else "No model trained yet (warm-up)."],
+        "notes": [f"Last retrain: fold {fold_rows[-1][0]}, in use from {fold_rows[-1][2]} "
+                  f"({fold_rows[-1][4]})." if fold_rows else "No model in use yet."]
+                 + [f"Training fold {k} in a worker process; the model before goes on "
+                    "forecasting until it is ready." for k in training or []],
     }  # fmt: skip
 
 
@@ -135,5 +155,7 @@ def write_status(session: Any, equity: pd.DataFrame, state: dict[str, Any], fold
         pd.Timestamp(state["trade_from"]),
         session.cash,
         tearsheet=TEARSHEET if (session.folder / TEARSHEET).is_file() else None,
+        switches=None if session.switches is None else session.switches.records,
+        training=state.get("training"),
     )
     atomic_write_text(session.folder / "index.html", render_template("paper.html", **context))

@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
+from lstm_backtrader.models.infra.dasknet import connect_client, probe_scheduler
 from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -135,10 +136,21 @@ def _init_worker(threads: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     for var in _THREAD_ENV:
         os.environ[var] = str(threads)
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s [pid %(process)d] %(name)s: %(message)s",
     )
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """Exit this worker once its parent process is gone (killed with SIGKILL, it cannot stop
+    its pool): a worker is never left running, or holding the parent's output pipes, alone."""
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 class ProcessExecutor:
@@ -264,6 +276,21 @@ class ProcessExecutor:
             for fut in waiting:
                 fut.cancel()
 
+    def submit(self, fn: Callable[[T], R], item: T) -> Future[R]:
+        """Start ``fn(item)`` in a worker process and return at once: a
+        :class:`concurrent.futures.Future` of its result (no re-run if the worker dies)."""
+        return self._ensure_pool().submit(fn, item)
+
+    def terminate(self) -> None:
+        """Stop the worker processes now, abandoning the tasks they run (:meth:`close` waits
+        for them)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()  # the standard pool has no public way to stop a running task
+        pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         """Shut the worker processes down (idempotent; a later :meth:`map` starts new ones)."""
         self._discard_pool()
@@ -279,68 +306,6 @@ class ProcessExecutor:
 
 
 # --------------------------------------------------------------------------- Dask
-def _probe(address: str, timeout: float) -> str | None:
-    """Why a TCP scheduler address cannot be reached (None: it answers, or not a TCP address).
-
-    A refused connection fails at once instead of after the client's whole timeout; a
-    malformed address raises :class:`InputError`.
-    """
-    from distributed.comm import parse_address
-    from distributed.comm.addressing import parse_host_port
-
-    try:
-        scheme, loc = parse_address(address)
-        if scheme not in ("tcp", "tls"):
-            return None
-        host, port = parse_host_port(loc)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"bad Dask scheduler address {address!r}: {exc}") from None
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except ConnectionRefusedError:
-        return "connection refused"
-    except socket.gaierror:
-        return f"unknown host {host!r}"
-    except TimeoutError:
-        return f"no answer within {timeout:g} s"
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
-
-
-def _connect(client_cls: Any, address: str, timeout: float) -> Any:
-    """``client_cls(address, timeout=timeout)``, given up after ``timeout`` + 2 s.
-
-    ``distributed.Client`` bounds the TCP connection by ``timeout`` but not the handshake that
-    follows: a service on that port that never answers (e.g. an HTTP server) would block it
-    forever. The connection is made in a daemon thread; one still pending at the deadline is
-    abandoned (closed if it ever completes) and ``TimeoutError`` is raised.
-    """
-    lock = threading.Lock()
-    box: dict[str, Any] = {}
-
-    def attempt() -> None:
-        try:
-            client = client_cls(address, timeout=timeout, set_as_default=False)
-        except BaseException as exc:
-            box["error"] = exc
-            return
-        with lock:
-            if box.get("abandoned"):
-                client.close()
-            else:
-                box["client"] = client
-
-    thread = threading.Thread(target=attempt, name="dask-connect", daemon=True)
-    thread.start()
-    thread.join(timeout + 2.0)
-    with lock:
-        if "client" in box:
-            return box["client"]
-        if "error" in box:
-            raise box["error"]
-        box["abandoned"] = True
-    raise TimeoutError(f"no answer from {address} within {timeout:g} s")
 
 
 class DaskExecutor:
@@ -382,11 +347,11 @@ class DaskExecutor:
             f"cannot reach the Dask scheduler at {scheduler}: start one with `dask scheduler` "
             f"(and workers with `dask worker {scheduler}`) or fix the address"
         )
-        reason = _probe(scheduler, timeout)
+        reason = probe_scheduler(scheduler, timeout)
         if reason is not None:
             raise InputError(f"{hint} ({reason})")
         try:
-            self._client = _connect(distributed.Client, scheduler, timeout)
+            self._client = connect_client(distributed.Client, scheduler, timeout)
         except (OSError, TimeoutError) as exc:
             raise InputError(
                 f"{hint} (no Dask answer within {timeout:g} s: is that the scheduler's port?)"
