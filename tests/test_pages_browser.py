@@ -206,9 +206,10 @@ def test_paper_status_page_fits_and_agrees_with_its_state(tmp_path: Path) -> Non
 
     csv = tmp_path / "candles.csv"
     make_candles(100, seed=5).to_csv(csv)
-    config = write_config(tmp_path, "page")
+    config = write_config(tmp_path, "page", retrain="async")  # the folds table with switches
     result = CliRunner().invoke(app, ["paper", "--config", str(config), "--replay", str(csv),
-                                      "--speed", "1e9", "--cache-dir", str(tmp_path / "folds")])  # fmt: skip
+                                      "--speed", str(86_400 / 0.1),
+                                      "--cache-dir", str(tmp_path / "folds")])  # fmt: skip
     assert result.exit_code == 0, result.output[-2000:]
     folder = tmp_path / "paper" / "page"
     got = measure(folder / "index.html", tmp_path)
@@ -216,6 +217,7 @@ def test_paper_status_page_fits_and_agrees_with_its_state(tmp_path: Path) -> Non
     assert not got["wide"], got["wide"]
     text = got["text"]
     assert not RAW.search(text), RAW.search(text)
+    assert "Took over" in text
     state = json.loads((folder / "state.json").read_text())
     value = float(state["value"])
     shown = {float(m.replace(",", "")) for m in re.findall(r"\d[\d,]*\.\d\d", text)}

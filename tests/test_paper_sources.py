@@ -110,3 +110,45 @@ def test_live_session_through_ccxt_equals_the_backtest_of_its_bars(tmp_path: Pat
         paper_eq["value"].to_numpy(), sim.records["LSTM"].equity.to_numpy()
     )
     assert "Data health" in (result.folder / "index.html").read_text()
+
+
+def test_live_async_session_through_ccxt_switches_history_folds_at_once(tmp_path: Path) -> None:
+    """retrain = "async" live: the folds that begin on warm-up bars (history) switch on their
+    first bar; a fold beginning on a live bar trains in the worker; the backtest from the
+    session's record equals it."""
+    import json
+
+    from lstm_backtrader.backtests.paper.config import load_paper_config
+    from lstm_backtrader.backtests.paper.record import paper_inputs
+    from lstm_backtrader.backtests.paper.session import PaperSession
+    from lstm_backtrader.backtests.simulation import simulate
+    from tests.test_paper_session import write_config
+
+    config = write_config(tmp_path, "live", retrain="async")
+    config.write_text(config.read_text() + "\n[data]\nsource = 'exchange'\n")
+    cfg, paper = load_paper_config(config)
+    paper = dataclasses.replace(paper, poll_interval=0.02)
+    offset = pd.Timedelta(hours=10)
+    fake = make_fake(CANDLES, bar(60) + offset)  # warm-up: 60 closed candles, folds 0 and 1
+    try:
+        session = PaperSession(cfg, paper, exchange=make_exchange(fake),
+                               cache_dir=tmp_path / "folds", data_cache_dir=tmp_path / "data",
+                               max_bars=20, sleep=lambda s: None)  # fmt: skip
+        fake.tick(int(DAY.value // 1_000_000), int((bar(85) + offset).value // 1_000_000), 0.2)
+        result = session.run()
+    finally:
+        fake.stop()
+    records = [json.loads(line)["r"] for line in (result.folder / "switches.jsonl").open()]
+    assert [(r["fold"], r["how"], r["t"] == r["first"]) for r in records[:2]] == [
+        (0, "history", True), (1, "history", True)
+    ]  # fmt: skip
+    state = json.loads((result.folder / "state.json").read_text())
+    assert len(records) + len(state["training"]) == 3  # fold 2 begins on a live bar (70)
+    assert all(r["how"] == "async" and r["t"] > r["first"] for r in records[2:])
+    inputs = paper_inputs(result.folder)
+    sim = simulate(inputs.candles, inputs.config, cache_dir=tmp_path / "folds",
+                   switches=inputs.switches)  # fmt: skip
+    paper_eq = result.equity[result.equity.index >= result.trade_from]
+    np.testing.assert_array_equal(
+        paper_eq["value"].to_numpy(), sim.records["LSTM"].equity.to_numpy()
+    )

@@ -105,7 +105,8 @@ def status_context(
         (int(r["fold"]), _short(r["first_forecast"]),
          took_over(int(r["fold"]), r["first_forecast"]),
          f"{pd.Timestamp(r['train_start']).date()}..{pd.Timestamp(r['train_end']).date()}",
-         "cache" if r.get("cached") else "trained")
+         "worker" if switched.get(int(r["fold"]), {}).get("how") == "async"
+         else "cache" if r.get("cached") else "trained")
         for _, r in folds.iterrows()
     ]  # fmt: skip
     recent = [o for o in orders][-RECENT_ORDERS:][::-1]
