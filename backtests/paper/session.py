@@ -121,11 +121,6 @@ class PaperSession:
         max_bars: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if config.model.target != "return":
-            raise InputError(
-                f"[model] target is {config.model.target!r}: paper trading runs the return "
-                "target's strategy only (the others are not paper strategies yet)"
-            )
         self.config, self.paper, self.folder = config, paper, paper.folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.cache_dir, self.max_bars, self._sleep = cache_dir, max_bars, sleep
@@ -238,9 +233,8 @@ class PaperSession:
             inner.request_stop()
         saved = self.saved_state
         trade_from = pd.Timestamp(saved["trade_from"]) if saved else self._trade_from()
-        costs, rules = strategy_params(
-            self.config, trade_from, periods_per_year(timeframe_label(self.bar))
-        )
+        ppy = periods_per_year(timeframe_label(self.bar))
+        costs, rules = strategy_params(self.config, trade_from, ppy)
         wf = make_walkforward(self.config, Path(self.cache_dir or default_cache_dir()))
         self.switches = None
         if self.paper.retrain == "async":
@@ -257,7 +251,19 @@ class PaperSession:
         cerebro.broker.set_coo(False)
         feed = LiveCandleFeed(source=self.source, bar=self.bar, on_candle=recorder.on_candle)
         cerebro.adddata(feed, name=str(self.session["source"].get("symbol", "candles")))
-        cerebro.addstrategy(paper_strategy(wf, recorder), **costs, **rules)
+        target, base = self.config.model.target, None
+        if target == "return":  # the backtest's strategies: simulation.simulate
+            params = {**costs, **rules}
+        else:
+            from lstm_backtrader.backtests import targets
+
+            base = targets.strategy_class(target)
+            params = {
+                **costs,
+                **targets.target_strategy_params(self.config, ppy),
+                "walkforward": wf,
+            }
+        cerebro.addstrategy(paper_strategy(wf, recorder, base), **params)
         try:
             cerebro.run()
         finally:
@@ -274,20 +280,25 @@ def _frame_hash(frame: pd.DataFrame) -> str:
     return hash_candles(frame)
 
 
-def paper_strategy(wf: Any, recorder: _Recorder) -> type:
-    """The backtest's LSTM strategy, logging every order it places and every fill."""
+def paper_strategy(wf: Any, recorder: _Recorder, base: type | None = None) -> type:
+    """The backtest's LSTM strategy (the return target's, or ``base``: the direction or
+    volatility target's), logging every order it places and every fill."""
     from lstm_backtrader.strategies.forecast import ForecastStrategy
     from lstm_backtrader.strategies.lstm import LSTMForecast
 
-    class PaperStrategy(ForecastStrategy):
+    class PaperStrategy(base or ForecastStrategy):  # type: ignore[misc]
         def __init__(self) -> None:
             self.placed: list[bt.Order] = []
             self.filled: list[tuple[Any, ...]] = []
             super().__init__()
 
         def make_forecast(self) -> Any:
-            self.fc = LSTMForecast(self.data, walkforward=wf)
-            return self.fc
+            if base is None:
+                self.fc = LSTMForecast(self.data, walkforward=wf)
+                return self.fc
+            line = super().make_forecast()  # LSTMForecast of its walkforward parameter
+            self.fc = self.indicator
+            return line
 
         def buy(self, *args: Any, **kwargs: Any) -> bt.Order | None:
             order = super().buy(*args, **kwargs)
