@@ -201,3 +201,21 @@ def test_a_damaged_switch_record_is_refused_naming_the_line(tmp_path: Path) -> N
     path.write_text(lines[0] + lines[2] + lines[1])
     with pytest.raises(InputError, match="switches.jsonl: line 2 is not fold 1's switch"):
         read_switches(tmp_path)
+
+
+def test_from_paper_on_a_bad_folder_is_one_line(tmp_path: Path, session: PaperResult) -> None:
+    import shutil
+
+    def error(folder: Path) -> str:
+        result = CliRunner().invoke(app, ["backtest", "--from-paper", str(folder)])
+        assert result.exit_code == 2, result.output[-600:]
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.output, lines[:5]
+        return lines[0]
+
+    assert "not a paper session folder" in error(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(session.folder, copy)
+    path = copy / SWITCHES_FILE
+    path.write_text('{"r": {"fold": 0}, "crc": "0"}\n' + path.read_text())
+    assert f"{path}: line 1 is damaged" in error(copy)

@@ -63,8 +63,10 @@ class _Stoppable:
 
 
 class ReplaySource(_Stoppable):
-    """A candle frame replayed as if live: bars after ``after_ms`` come one every
-    ``bar length / speed`` seconds (the first one at once).
+    """A candle frame replayed as if live: bars after ``after_ms`` close one every
+    ``bar length / speed`` seconds (the first one at once), on a clock that starts with the
+    source; a bar loop that falls behind (a synchronous training) then gets the bars that have
+    closed meanwhile at once, in order — as from an exchange after an outage.
 
     Parameters
     ----------
@@ -91,7 +93,7 @@ class ReplaySource(_Stoppable):
         self.wait(self._next_at - time.monotonic())
         if self.stopping:
             return None
-        self._next_at = max(self._next_at, time.monotonic()) + self.interval
+        self._next_at += self.interval  # the replayed clock, not the loop's pace
         return self._queue.popleft()
 
     def finished(self) -> bool:
