@@ -64,9 +64,10 @@ class _Stoppable:
 
 class ReplaySource(_Stoppable):
     """A candle frame replayed as if live: bars after ``after_ms`` close one every
-    ``bar length / speed`` seconds (the first one at once), on a clock that starts with the
-    source; a bar loop that falls behind (a synchronous training) then gets the bars that have
-    closed meanwhile at once, in order — as from an exchange after an outage.
+    ``bar length / speed`` seconds (the first one at once), on a clock that starts when the
+    first one is asked for (after the journal's replay); a bar loop that falls behind (a
+    synchronous training) then gets the bars that have closed meanwhile at once, in order — as
+    from an exchange after an outage.
 
     Parameters
     ----------
@@ -84,12 +85,14 @@ class ReplaySource(_Stoppable):
         self._queue = deque(c for c in items if after_ms is None or c.open_ms > after_ms)
         bar = pd.Series(candles.index[1:] - candles.index[:-1]).mode().min()
         self.interval = float(pd.Timedelta(bar).total_seconds()) / float(speed)
-        self._next_at = time.monotonic()
+        self._next_at: float | None = None  # the replayed clock starts with the first request
         self.health: list[dict[str, Any]] = []
 
     def next_candle(self) -> Candle | None:
         if self.stopping or not self._queue:
             return None
+        if self._next_at is None:
+            self._next_at = time.monotonic()
         self.wait(self._next_at - time.monotonic())
         if self.stopping:
             return None
