@@ -30,8 +30,8 @@ from lstm_backtrader.strategies.livefeed import Candle
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "KILL_ENV", "Journal", "OrderLog", "fsync_append", "read_records", "read_state",
-    "record_line", "test_point", "write_state",
+    "KILL_ENV", "Journal", "OrderLog", "fsync_append", "read_json_doc", "read_records",
+    "read_state", "record_line", "test_point", "write_state",
 ]  # fmt: skip
 
 #: Test-only: ``point:n`` SIGKILLs the process the n-th time it reaches the named point
@@ -186,6 +186,18 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
         tmp.write_text(text[: len(text) // 2], encoding="utf-8")
         kill_now()
     atomic_write_text(path, text)
+
+
+def read_json_doc(path: Path) -> dict[str, Any]:
+    """A session file holding one JSON object (``session.json``, ``state.json``); a missing,
+    unreadable or damaged one is an :class:`InputError` naming it."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: corrupt ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: corrupt (not a JSON object)")
+    return doc
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

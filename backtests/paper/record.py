@@ -10,7 +10,6 @@ bar for bar.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import pandas as pd
 
 from lstm_backtrader.backtests.config import RunConfig
 from lstm_backtrader.backtests.data.cache import INDEX_UNIT
-from lstm_backtrader.backtests.paper.journal import Journal
+from lstm_backtrader.backtests.paper.journal import Journal, read_json_doc
 from lstm_backtrader.backtests.paper.retrain import read_switches
 from lstm_backtrader.models.infra.errors import InputError
 from lstm_backtrader.models.schedule import ModelSwitches
@@ -62,8 +61,8 @@ def paper_inputs(folder: str | Path) -> PaperInputs:
     path = folder / "session.json"
     if not path.is_file():
         raise InputError(f"{folder}: not a paper session folder (no session.json)")
+    session = read_json_doc(path)
     try:
-        session = json.loads(path.read_text(encoding="utf-8"))
         config = RunConfig.from_dict(session["config"], source=str(path))
         cash = float(session["cash"])
     except (ValueError, KeyError, TypeError) as exc:

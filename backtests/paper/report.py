@@ -14,13 +14,13 @@ The benchmark is a Series, so quantstats never downloads anything.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from lstm_backtrader.backtests.paper.journal import read_json_doc
 from lstm_backtrader.models.infra.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -43,16 +43,6 @@ def is_paper_folder(folder: Path) -> bool:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:120]
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: corrupt ({_one_line(exc)})") from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{path}: corrupt (not a JSON object)")
-    return doc
 
 
 def _read_equity(path: Path) -> pd.DataFrame:
@@ -111,9 +101,9 @@ def paper_period(folder: Path) -> tuple[pd.DataFrame, pd.Timestamp, float]:
     missing = [name for name in PAPER_FILES if not (folder / name).is_file()]
     if missing:
         raise InputError(f"{folder}: not a paper session folder ({missing[0]} is missing)")
-    ppy = _periods_per_year(_read_json(folder / "session.json"), folder / "session.json")
+    ppy = _periods_per_year(read_json_doc(folder / "session.json"), folder / "session.json")
     state_path = folder / "state.json"
-    state = _read_json(state_path)
+    state = read_json_doc(state_path)
     try:
         trade_from = pd.Timestamp(state["trade_from"])
         if pd.isna(trade_from):

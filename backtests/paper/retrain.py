@@ -55,8 +55,8 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 
 def read_switches(folder: str | Path) -> ModelSwitches:
-    """The model switches a paper session recorded (``folder/switches.jsonl``; none: every
-    fold on its first bar, as a session with ``retrain = "sync"``)."""
+    """The model switches an asynchronous paper session recorded (``folder/switches.jsonl``;
+    none yet: no fold's model took over)."""
     path = Path(folder) / SWITCHES_FILE
     records = _records(path)
     try:
